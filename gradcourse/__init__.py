@@ -1,0 +1,1 @@
+"""Helpers for the tensor backward-pass course."""

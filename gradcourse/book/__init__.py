@@ -1,0 +1,1 @@
+"""The bilingual book: build, mirror checks and the language switcher."""

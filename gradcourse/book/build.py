@@ -1,0 +1,129 @@
+"""Build the English and the Spanish book from the one ``_config.yml`` and ``_toc.yml``.
+
+Each language is built as its own Sphinx project (``book/<lang>`` into ``_build/html/<lang>``) so that it has
+its own ``<html lang>``, theme text and search index. Both share one execution cache: their code cells are
+identical, so the second language reuses the first one's outputs instead of running them again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from . import assets
+from .mirror import describe_unmatched, unmatched_pages
+
+LANDING = Path(__file__).parent / "templates" / "landing.html"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The course folder: the nearest one above ``start`` holding ``_config.yml`` and ``book/``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "book").is_dir():
+            return folder
+    raise BuildError(f"no _config.yml with a book/ folder beside it above {here}")
+
+
+def load_config(root: Path) -> dict:
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf8"))
+
+
+def partial_toc(root: Path, langs: list[str], dest: Path, only: list[str] | None = None) -> Path:
+    """A copy of ``_toc.yml`` without the pages that some language does not have yet, or without every page
+    but ``only`` (for drafts: the full build is never partial)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf8"))
+
+    def present(entry: dict) -> bool:
+        name = entry.get("file")
+        if only is not None and name not in only:
+            return False
+        return name is None or all((root / "book" / lang / f"{name}.md").exists() for lang in langs)
+
+    toc["chapters"] = [c for c in toc.get("chapters", []) if present(c)]
+    if not toc["chapters"]:  # a book needs chapters; a single start page is an article
+        del toc["chapters"]
+        toc["format"] = "jb-article"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf8")
+    return dest
+
+
+def build(
+    root: Path,
+    langs: list[str] | None = None,
+    out: Path | None = None,
+    partial: bool = False,
+    only: list[str] | None = None,
+) -> Path:
+    """Build the books; return the landing page. Raises BuildError naming what failed."""
+    from jupyter_book.sphinx import build_sphinx
+
+    config = load_config(root)
+    languages: dict = config["languages"]
+    langs = langs or list(languages)
+    out = (out or root / "_build").resolve()
+    book = root / "book"
+
+    missing = unmatched_pages(book, list(languages))
+    if missing and not partial:
+        raise BuildError(describe_unmatched(missing, book))
+
+    static = assets.stage(root / "node_modules", out / "assets")
+    partial = partial or only is not None
+    toc = partial_toc(root, list(languages), out / "partial_toc.yml", only) if partial else root / "_toc.yml"
+    failed = []
+    for lang in langs:
+        started = time.perf_counter()
+        print(f"== building the {languages[lang]['name']} book (book/{lang}) ==", flush=True)
+        overrides = {
+            "external_toc_path": toc.as_posix(),
+            "latex_individualpages": False,
+            "language": lang,
+            "project": languages[lang]["title"],
+            "html_title": languages[lang]["title"],
+            "course_languages": {code: {"name": info["name"]} for code, info in languages.items()},
+            "html_static_path": [str(static)],
+            "nb_execution_cache_path": str(out / ".jupyter_cache"),
+        }
+        status = build_sphinx(
+            book / lang,
+            out / "html" / lang,
+            noconfig=True,
+            path_config=str(root / "_config.yml"),
+            confoverrides=overrides,
+            doctreedir=out / "doctrees" / lang,
+            warningiserror=True,
+            keep_going=True,
+            quiet=True,
+        )
+        seconds = time.perf_counter() - started
+        if status != 0:
+            failed.append(lang)
+            print(f"== the {lang} book FAILED after {seconds:.1f} s (warnings are errors; see above) ==", flush=True)
+        else:
+            print(f"== {lang} built in {seconds:.1f} s ==", flush=True)
+    if failed:
+        raise BuildError(f"the book did not build for: {', '.join(failed)}")
+    return write_landing(out / "html", languages)
+
+
+def write_landing(html: Path, languages: dict) -> Path:
+    """The page at the root of the site, where a reader picks a language."""
+    choices = "\n".join(
+        f'    <li><a href="{code}/index.html" hreflang="{code}" lang="{code}">'
+        f'<span class="title">{info["title"]}</span><span class="name">{info["name"]}</span></a></li>'
+        for code, info in languages.items()
+    )
+    page = LANDING.read_text(encoding="utf8").replace("{{ choices }}", choices)
+    html.mkdir(parents=True, exist_ok=True)
+    (html / ".nojekyll").touch()
+    landing = html / "index.html"
+    landing.write_text(page, encoding="utf8")
+    return landing

@@ -1,0 +1,71 @@
+"""Sphinx extension for the bilingual book: the language switcher and the mirror check.
+
+Each language is its own Sphinx project (``book/en``, ``book/es``) so that it gets its own ``<html lang>``, theme
+translations and search index; this extension ties the projects together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.errors import ConfigError
+
+from .mirror import describe_unmatched, unmatched_pages
+
+HERE = Path(__file__).parent
+SWITCH_LABEL = {"en": "Language", "es": "Idioma"}
+
+
+def _languages(app: Sphinx) -> dict:
+    return app.config.course_languages or {app.config.language: {"name": app.config.language}}
+
+
+def _on_config_inited(app: Sphinx, config) -> None:
+    config.templates_path.append(str(HERE / "templates"))
+    config.html_static_path.append(str(HERE / "static"))
+    config.html_css_files.append("course.css")
+    options = config.html_theme_options
+    header = options.get("article_header_end", ["article-header-buttons.html"])
+    if isinstance(header, str):
+        header = [header]
+    options["article_header_end"] = ["lang-switch.html", *[h for h in header if h != "lang-switch.html"]]
+
+
+def _on_builder_inited(app: Sphinx) -> None:
+    # The twin of every page must exist before anything is built, or readers would follow the switcher to a 404.
+    langs = list(_languages(app))
+    book_dir = Path(app.srcdir).parent
+    if len(langs) > 1 and all((book_dir / lang).is_dir() for lang in langs):
+        missing = unmatched_pages(book_dir, langs)
+        if missing:
+            raise ConfigError(describe_unmatched(missing, book_dir))
+
+
+def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    here = app.config.language
+    up = "../" * (pagename.count("/") + 1)
+    links = []
+    for lang, info in _languages(app).items():
+        links.append(
+            {
+                "lang": lang,
+                "name": info.get("name", lang),
+                "url": f"{up}{lang}/{pagename}{app.builder.out_suffix}",
+                "current": lang == here,
+            }
+        )
+    context["course_switcher"] = links
+    context["course_switcher_label"] = SWITCH_LABEL.get(here, "Language")
+    alternates = "".join(
+        f'<link rel="alternate" hreflang="{link["lang"]}" href="{link["url"]}" />\n' for link in links
+    )
+    context["metatags"] = context.get("metatags", "") + alternates
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("course_languages", {}, "html", [dict])
+    app.connect("config-inited", _on_config_inited)
+    app.connect("builder-inited", _on_builder_inited)
+    app.connect("html-page-context", _on_page_context)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
