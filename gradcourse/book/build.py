@@ -16,6 +16,8 @@ from . import assets
 from .mirror import describe_unmatched, unmatched_pages
 
 LANDING = Path(__file__).parent / "templates" / "landing.html"
+# Thebe runs code on a remote Binder kernel: useless offline, it loads from a CDN and declares its globals twice.
+DROPPED_EXTENSIONS = {"sphinx_thebe"}
 
 
 class BuildError(RuntimeError):
@@ -63,6 +65,7 @@ def build(
     only: list[str] | None = None,
 ) -> Path:
     """Build the books; return the landing page. Raises BuildError naming what failed."""
+    from jupyter_book.config import get_final_config
     from jupyter_book.sphinx import build_sphinx
 
     config = load_config(root)
@@ -71,12 +74,14 @@ def build(
     out = (out or root / "_build").resolve()
     book = root / "book"
 
+    partial = partial or only is not None
     missing = unmatched_pages(book, list(languages))
     if missing and not partial:
         raise BuildError(describe_unmatched(missing, book))
 
     static = assets.stage(root / "node_modules", out / "assets")
-    partial = partial or only is not None
+    defaults, _ = get_final_config(user_yaml=root / "_config.yml", cli_config={"latex_individualpages": False})
+    extensions = [e for e in defaults["extensions"] if e not in DROPPED_EXTENSIONS]
     toc = partial_toc(root, list(languages), out / "partial_toc.yml", only) if partial else root / "_toc.yml"
     failed = []
     for lang in langs:
@@ -84,6 +89,7 @@ def build(
         print(f"== building the {languages[lang]['name']} book (book/{lang}) ==", flush=True)
         overrides = {
             "external_toc_path": toc.as_posix(),
+            "extensions": extensions,
             "latex_individualpages": False,
             "language": lang,
             "project": languages[lang]["title"],
@@ -91,6 +97,7 @@ def build(
             "course_languages": {code: {"name": info["name"]} for code, info in languages.items()},
             "html_static_path": [str(static)],
             "nb_execution_cache_path": str(out / ".jupyter_cache"),
+            "course_require_mirror": not partial,
         }
         status = build_sphinx(
             book / lang,

@@ -34,6 +34,8 @@ def _on_config_inited(app: Sphinx, config) -> None:
 
 def _on_builder_inited(app: Sphinx) -> None:
     # The twin of every page must exist before anything is built, or readers would follow the switcher to a 404.
+    if not app.config.course_require_mirror:
+        return
     langs = list(_languages(app))
     book_dir = Path(app.srcdir).parent
     if len(langs) > 1 and all((book_dir / lang).is_dir() for lang in langs):
@@ -65,6 +67,8 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_languages", {}, "html", [dict])
+    # Draft builds of a few pages (`build --page`) switch the check off while twins are being written.
+    app.add_config_value("course_require_mirror", True, "env", [bool])
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
     app.connect("html-page-context", _on_page_context)

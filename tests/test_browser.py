@@ -1,0 +1,91 @@
+"""The built book in a real browser (Debian's chromium), served on localhost with every other host blocked."""
+
+from __future__ import annotations
+
+import shutil
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A browser tab that records what a page asked for outside localhost and what it logged as an error."""
+
+    def __init__(self, browser):
+        self.context = browser.new_context()
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def _route(self, route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def assert_clean(self):
+        assert self.blocked == [], f"requests outside localhost: {self.blocked}"
+        assert self.errors == [], f"console errors: {self.errors}"
+
+
+@pytest.fixture
+def tab(browser):
+    visit = Visit(browser)
+    yield visit
+    visit.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_start_page_shows_typeset_math_with_no_network(tab, book_url, lang):
+    tab.page.goto(f"{book_url}/{lang}/index.html")
+    tab.page.wait_for_selector("mjx-container", timeout=20_000)
+    assert tab.page.locator("mjx-container").count() > 0
+    assert tab.page.get_attribute("html", "lang") == lang
+    tab.assert_clean()
+
+
+def test_landing_page_leads_to_each_language(tab, book_url):
+    tab.page.goto(f"{book_url}/index.html")
+    tab.page.click("a[hreflang=es]")
+    tab.page.wait_for_url("**/es/index.html")
+    assert tab.page.get_attribute("html", "lang") == "es"
+    tab.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["index.html", "chapters/softmax-cross-entropy.html", "glossary.html"])
+def test_switcher_lands_on_the_twin_and_back(tab, book_url, path):
+    tab.page.goto(f"{book_url}/en/{path}")
+    tab.page.click(".course-lang-switch a[hreflang=es]")
+    tab.page.wait_for_url(f"**/es/{path}")
+    assert tab.page.get_attribute("html", "lang") == "es"
+    tab.page.click(".course-lang-switch a[hreflang=en]")
+    tab.page.wait_for_url(f"**/en/{path}")
+    assert tab.page.get_attribute("html", "lang") == "en"
+    tab.assert_clean()
+
+
+@pytest.mark.parametrize(("lang", "word"), [("es", "gradientes"), ("en", "gradients")])
+def test_search_finds_a_word_of_the_page_language(tab, book_url, lang, word):
+    tab.page.goto(f"{book_url}/{lang}/search.html?q={word}")
+    results = tab.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=20_000)
+    assert results.count() >= 1
+    assert any(href.endswith("index.html") for href in results.locator("a").evaluate_all("as => as.map(a => a.href)"))
+    tab.assert_clean()
