@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import http.server
 import threading
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+HEADER = (ROOT / "book" / "en" / "index.md").read_text(encoding="utf8").split("---\n", 2)[1]
 
 
 @pytest.fixture(scope="session")
@@ -23,13 +26,47 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def book_url(built_book: Path):
-    """The built book served on localhost, as a reader's browser would get it."""
-    handler = functools.partial(_QuietHandler, directory=str(built_book))
+@contextlib.contextmanager
+def serve(site: Path):
+    """Serve a built site on localhost, as a reader's browser would get it; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def book_url(built_book: Path):
+    with serve(built_book) as url:
+        yield url
+
+
+def mini_course(tmp_path: Path, body_en: str, body_es: str, extra: dict[str, str] | None = None) -> Path:
+    """A small course using the real configuration and extension: a start page, plus ``extra`` pages (name to
+    body, the same in both languages), to prove what makes a build fail and what a build reuses."""
+    course = tmp_path / "course"
+    extra = extra or {}
+    for lang, body in (("en", body_en), ("es", body_es)):
+        (course / "book" / lang).mkdir(parents=True)
+        for name, text in {"index": body, **extra}.items():
+            page = course / "book" / lang / f"{name}.md"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text(f"---\n{HEADER}---\n\n{text}", encoding="utf8")
+    shutil.copy(ROOT / "_config.yml", course)
+    toc = "format: jb-book\nroot: index\nchapters:\n" + "".join(f"  - file: {n}\n" for n in extra)
+    (course / "_toc.yml").write_text(toc if extra else "format: jb-article\nroot: index\n")
+    (course / "node_modules").symlink_to(ROOT / "node_modules")
+    return course
+
+
+
+
+@pytest.fixture
+def make_course(tmp_path):
+    """``make_course(body_en, body_es, extra=None)``: see :func:`mini_course`."""
+    return functools.partial(mini_course, tmp_path)

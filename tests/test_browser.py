@@ -7,6 +7,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from gradcourse.book.build import build
+
+from conftest import serve
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
@@ -31,6 +35,7 @@ class Visit:
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"))
 
     def _route(self, route):
         host = urlparse(route.request.url).hostname
@@ -89,3 +94,33 @@ def test_search_finds_a_word_of_the_page_language(tab, book_url, lang, word):
     assert results.count() >= 1
     assert any(href.endswith("index.html") for href in results.locator("a").evaluate_all("as => as.map(a => a.href)"))
     tab.assert_clean()
+
+
+WIDGET_PAGE = """# Widget
+
+```{code-cell} ipython3
+import ipywidgets as widgets
+
+slider = widgets.IntSlider(value=3, min=0, max=10, description="n")
+label = widgets.Label()
+widgets.jslink((slider, "value"), (label, "value"))
+widgets.VBox([slider, label])
+```
+"""
+
+
+def test_widgets_render_offline_and_run_their_front_end_links(browser, make_course):
+    """RequireJS, the widget manager and its fonts come from the book's own files at any page depth, and links
+    between widgets that live in the browser work with no kernel."""
+    site = build(make_course(WIDGET_PAGE, WIDGET_PAGE, extra={"chapters/deeper": WIDGET_PAGE})).parent
+    visit = Visit(browser)
+    with serve(site) as url:
+        for page in ("es/index.html", "en/chapters/deeper.html"):
+            visit.page.goto(f"{url}/{page}")
+            handle = visit.page.locator(".widget-slider .noUi-handle").first
+            handle.wait_for(timeout=20_000)
+            handle.focus()
+            visit.page.keyboard.press("ArrowRight")
+            visit.page.wait_for_function("document.querySelector('div.widget-label').textContent === '4'")
+    visit.assert_clean()
+    visit.context.close()

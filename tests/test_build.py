@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from gradcourse.book.build import BuildError, build
 from gradcourse.book.mirror import pages
 
 ROOT = Path(__file__).resolve().parents[1]
-HEADER = (ROOT / "book" / "en" / "index.md").read_text().split("---\n", 2)[1]
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
 
 
@@ -55,34 +53,44 @@ def test_landing_page_offers_both_languages(built_book):
     assert 'href="en/index.html"' in html and 'href="es/index.html"' in html
 
 
-def mini_course(tmp_path: Path, body_en: str, body_es: str) -> Path:
-    """A one-page course using the real configuration and extension, to prove what makes a build fail."""
-    course = tmp_path / "course"
-    for lang, body in (("en", body_en), ("es", body_es)):
-        (course / "book" / lang).mkdir(parents=True)
-        (course / "book" / lang / "index.md").write_text(f"---\n{HEADER}---\n\n{body}", encoding="utf8")
-    shutil.copy(ROOT / "_config.yml", course)
-    (course / "_toc.yml").write_text("format: jb-article\nroot: index\n")
-    (course / "node_modules").symlink_to(ROOT / "node_modules")
-    return course
-
-
 CELL = "```{code-cell} ipython3\n:tags: [remove-cell]\nassert %s\n```\n"
 
 
-def test_a_wrong_worked_number_fails_the_build(tmp_path):
+def test_a_wrong_worked_number_fails_the_build(make_course):
     body = "# Title\n\nThe answer is 5.\n\n" + CELL % "2 + 2 == 5"
     with pytest.raises(BuildError, match="en"):
-        build(mini_course(tmp_path, body, body.replace("The answer is", "La respuesta es")))
+        build(make_course(body, body.replace("The answer is", "La respuesta es")))
 
 
-def test_a_warning_fails_the_build(tmp_path):
+def test_a_warning_fails_the_build(make_course):
     body = "# Title\n\nSee {ref}`no-such-label`.\n"
     with pytest.raises(BuildError):
-        build(mini_course(tmp_path, body, body))
+        build(make_course(body, body))
 
 
-def test_the_mini_course_builds_when_nothing_is_wrong(tmp_path):
+def test_the_mini_course_builds_when_nothing_is_wrong(make_course):
     body = "# Title\n\nThe answer is 4.\n\n" + CELL % "2 + 2 == 4"
-    landing = build(mini_course(tmp_path, body, body))
+    landing = build(make_course(body, body))
     assert (landing.parent / "es" / "index.html").exists()
+
+
+OUTPUT_HEX = re.compile(r"cell_output.*?<pre>(?:<span></span>)?([0-9a-f]{32})", re.S)
+
+
+def test_editing_one_page_re_executes_only_that_page(make_course):
+    stamp = "```{code-cell} ipython3\nimport uuid\nprint(uuid.uuid4().hex)\n```\n"
+    course = make_course("# Start\n", "# Inicio\n", extra={"a": "# A\n\n" + stamp, "b": "# B\n\n" + stamp})
+    site = build(course).parent
+
+    def stamps() -> dict[str, str]:
+        return {p: OUTPUT_HEX.search((site / "en" / f"{p}.html").read_text()).group(1) for p in "ab"}
+
+    first = stamps()
+    assert OUTPUT_HEX.search((site / "es" / "a.html").read_text()).group(1) == first["a"], "ES should reuse EN's run"
+    for lang in ("en", "es"):
+        page = course / "book" / lang / "a.md"
+        page.write_text(page.read_text().replace("print(uuid", "x = 1\nprint(uuid"))
+    build(course)
+    second = stamps()
+    assert second["a"] != first["a"], "the edited page was not executed again"
+    assert second["b"] == first["b"], "an untouched page was executed again"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+WIDGET_DIST = "@jupyter-widgets/html-manager/dist"
 # (source inside node_modules, destination inside _static). A folder is copied whole, minus source maps.
 ASSETS = [
     ("mathjax/es5/tex-chtml.js", "mathjax/tex-chtml.js"),
@@ -17,10 +18,12 @@ ASSETS = [
     ("mathjax/es5/ui", "mathjax/ui"),
     ("mathjax/es5/a11y", "mathjax/a11y"),
     ("requirejs/require.js", "require.js"),
-    ("@jupyter-widgets/html-manager/dist", "."),
+    ("@jupyter-widgets/html-manager/dist", WIDGET_DIST),
 ]
-# Only what embed-amd.js loads: itself and the icon fonts its CSS points at.
-_WIDGET_FILES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
+# Only what embed-amd.js loads: itself and the icon fonts its CSS points at (no .eot/.svg: no browser we support
+# asks for them). Its bundles look for the fonts beside their module addresses, which RequireJS resolves below
+# `_static/` (see sphinxext): `@jupyter-widgets/` for base and controls, WIDGET_DIST for the manager.
+_WIDGET_FILES = (".woff2", ".woff", ".ttf")
 
 
 class MissingAssets(RuntimeError):
@@ -40,10 +43,12 @@ def stage(node_modules: Path, dest: Path) -> Path:
             raise MissingAssets(f"{src} is missing: `npm ci` did not install {src_rel.split('/')[0]}.")
         if src.is_file():
             _copy_if_changed(src, dst)
-        elif dst_rel == ".":
+        elif dst_rel == WIDGET_DIST:
+            _copy_if_changed(src / "embed-amd.js", dest / "embed-amd.js")
             for f in src.iterdir():
-                if f.name == "embed-amd.js" or f.suffix in _WIDGET_FILES:
-                    _copy_if_changed(f, dest / f.name)
+                if f.suffix in _WIDGET_FILES:
+                    _copy_if_changed(f, dst / f.name)
+                    _copy_if_changed(f, dest / "@jupyter-widgets" / f.name)
         else:
             for f in src.rglob("*"):
                 if f.is_file() and f.suffix != ".map":

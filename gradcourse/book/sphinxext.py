@@ -25,6 +25,8 @@ def _on_config_inited(app: Sphinx, config) -> None:
     config.templates_path.append(str(HERE / "templates"))
     config.html_static_path.append(str(HERE / "static"))
     config.html_css_files.append("course.css")
+    if not config.html_favicon:  # without one, browsers ask the server root for /favicon.ico
+        config.html_favicon = str(HERE / "static" / "favicon.svg")
     options = config.html_theme_options
     header = options.get("article_header_end", ["article-header-buttons.html"])
     if isinstance(header, str):
@@ -44,7 +46,23 @@ def _on_builder_inited(app: Sphinx) -> None:
             raise ConfigError(describe_unmatched(missing, book_dir))
 
 
+def _point_widgets_at_static(context: dict, static_url: str) -> None:
+    """The widget manager finds its fonts next to its AMD modules, which RequireJS places below the page's own
+    folder unless told otherwise; third-party widget modules come from its "CDN" address. Point both at this
+    page's ``_static/`` (a relative address: it differs with the page's depth)."""
+    scripts = context.get("script_files", [])
+    for i, script in enumerate(scripts):
+        name = getattr(script, "filename", None) or ""
+        if name.endswith("embed-amd.js") and "data-jupyter-widgets-cdn" in script.attributes:
+            attributes = {**script.attributes, "data-jupyter-widgets-cdn": static_url}
+            scripts[i] = type(script)(name, priority=script.priority, **attributes)
+            base = type(script)(None, priority=script.priority, body=f"require.config({{baseUrl: {static_url!r}}});")
+            scripts.insert(i, base)
+            return
+
+
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    _point_widgets_at_static(context, context["pathto"]("_static/", 1))
     here = app.config.language
     up = "../" * (pagename.count("/") + 1)
     links = []
