@@ -98,6 +98,7 @@ def build(
             "html_static_path": [str(static)],
             "nb_execution_cache_path": str(out / ".jupyter_cache"),
             "course_require_mirror": not partial,
+            **languages[lang].get("sphinx", {}),
         }
         status = build_sphinx(
             book / lang,

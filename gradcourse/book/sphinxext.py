@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
+from sphinx.locale import _
 
 from .mirror import describe_unmatched, unmatched_pages
 
@@ -22,7 +23,7 @@ def _languages(app: Sphinx) -> dict:
 
 
 def _on_config_inited(app: Sphinx, config) -> None:
-    config.templates_path.append(str(HERE / "templates"))
+    config.templates_path.insert(0, str(HERE / "templates"))  # before the themes' own components
     config.html_static_path.append(str(HERE / "static"))
     config.html_css_files.append("course.css")
     if not config.html_favicon:  # without one, browsers ask the server root for /favicon.ico
@@ -63,6 +64,10 @@ def _point_widgets_at_static(context: dict, static_url: str) -> None:
 
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     _point_widgets_at_static(context, context["pathto"]("_static/", 1))
+    if "body" in context:  # myst-nb writes this label into the HTML without passing it through translation
+        context["body"] = context["body"].replace(
+            'aria-label="Toggle hidden content"', f'aria-label="{_("Toggle hidden content")}"'
+        )
     here = app.config.language
     up = "../" * (pagename.count("/") + 1)
     links = []
@@ -83,7 +88,23 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
     context["metatags"] = context.get("metatags", "") + alternates
 
 
+def _add_missing_translations(app: Sphinx) -> None:
+    """Compile our .po files (text Sphinx and the theme leave untranslated) and register them as a fallback."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    compiled = Path(app.doctreedir) / "course-locale"
+    for po in (HERE / "locale").rglob("*.po"):
+        mo = compiled / po.relative_to(HERE / "locale").with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            mo.parent.mkdir(parents=True, exist_ok=True)
+            with po.open("rb") as src, mo.open("wb") as dst:
+                write_mo(dst, read_po(src))
+    app.add_message_catalog("sphinx", str(compiled))
+
+
 def setup(app: Sphinx) -> dict:
+    _add_missing_translations(app)
     app.add_config_value("course_languages", {}, "html", [dict])
     # Draft builds of a few pages (`build --page`) switch the check off while twins are being written.
     app.add_config_value("course_require_mirror", True, "env", [bool])
