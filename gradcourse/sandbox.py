@@ -1,0 +1,147 @@
+"""Run untrusted learner code in a throw-away sandbox: bubblewrap for what it can see, rlimits for what it can use.
+
+The process sees a read-only system (/usr), the Python interpreter and the course's virtualenv, a read-only copy
+of its own input folder and a small private /tmp. It has no network, runs as ``nobody`` in its own PID, IPC and
+UTS namespaces, and is limited in CPU seconds, address space, file size, processes, wall-clock time and the
+bytes of output it may return. Everything else on the machine (the course's ``source/``, the gradebook, other
+submissions, the instructor's home) simply does not exist inside.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NOBODY = 65534
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start here; grading must refuse rather than run learner code unconfined."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 20
+    memory_bytes: int = 2 * 1024**3  # address space: numpy and its BLAS reserve a lot of virtual memory
+    file_bytes: int = 16 * 1024**2
+    processes: int = 32
+    tmp_bytes: int = 64 * 1024**2
+    wall_seconds: float = 30.0
+    output_bytes: int = 1024**2
+
+
+@dataclass
+class Outcome:
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+def _interpreter_paths() -> list[Path]:
+    """What the sandboxed Python needs to start: the base installation and the virtualenv (read-only). Not the
+    course package: the learner's process gets no reference implementation to call."""
+    return sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()})
+
+
+def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> list[str]:
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: `apt-get install bubblewrap`")
+    args = [
+        bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session",
+        "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+        "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+    ]
+    made: set[Path] = {Path("/")}
+    for path in [*_interpreter_paths(), *extra_ro]:
+        for parent in reversed(path.parents):  # bwrap would create missing parents as 0700, unreadable by nobody
+            if parent not in made and not str(parent).startswith(("/usr", "/tmp", "/proc", "/dev")):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        args += ["--ro-bind", str(path), str(path)]
+        made.add(path)
+    if inputs is not None:
+        args += ["--ro-bind", str(inputs), "/input"]
+    args += ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+             "--setenv", "OPENBLAS_NUM_THREADS", "1", "--setenv", "OMP_NUM_THREADS", "1",
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONNOUSERSITE", "1"]
+    return args
+
+
+def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
+            extra_ro: list[Path] = ()) -> list[str]:
+    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits."""
+    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
+    rlimits = ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
+               f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
+    return [*_bwrap_args(inputs, limits, list(extra_ro)), *drop, *rlimits, *argv]
+
+
+def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits: Limits = Limits(),
+        extra_ro: list[Path] = ()) -> Outcome:
+    """Run ``argv`` (e.g. ``[sys.executable, "-I", "-c", code]``) in a fresh sandbox and collect its output."""
+    cmd = command(argv, inputs, limits, extra_ro)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except FileNotFoundError as exc:
+        raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
+    out, err = _Capped(proc.stdout, limits.output_bytes), _Capped(proc.stderr, limits.output_bytes)
+    try:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    out.join(), err.join()
+    outcome = Outcome(proc.returncode, out.data, err.data, timed_out, out.truncated or err.truncated)
+    if b"bwrap:" in err.data[:200] and proc.returncode not in (0, None):
+        raise SandboxUnavailable(err.data.decode(errors="replace").strip())
+    return outcome
+
+
+class _Capped(threading.Thread):
+    """Read a pipe to its end, keeping at most ``cap`` bytes (the rest is drained so the child never blocks)."""
+
+    def __init__(self, pipe, cap: int):
+        super().__init__(daemon=True)
+        self.pipe, self.cap, self.data, self.truncated = pipe, cap, b"", False
+        self.start()
+
+    def run(self) -> None:
+        chunks, size = [], 0
+        while block := self.pipe.read(65536):
+            if size < self.cap:
+                chunks.append(block[: self.cap - size])
+            size += len(block)
+        self.data, self.truncated = b"".join(chunks), size > self.cap
+
+
+def check_available() -> None:
+    """Start a trivial sandboxed interpreter; raise SandboxUnavailable with the reason if that fails."""
+    outcome = run([sys.executable, "-I", "-c", "print('ok')"], limits=Limits(wall_seconds=20))
+    if outcome.stdout.strip() != b"ok":
+        raise SandboxUnavailable(
+            f"the sandbox did not start (exit {outcome.returncode}): {outcome.stderr.decode(errors='replace')[:500]}"
+        )

@@ -1,0 +1,88 @@
+"""The sandbox that runs learner code: each limit is proven by a program that hits it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradcourse import sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = sandbox.Limits(wall_seconds=15, cpu_seconds=5, memory_bytes=1024**3, processes=16)
+
+
+def py(code: str, limits: sandbox.Limits = FAST, **kw) -> sandbox.Outcome:
+    return sandbox.run([sys.executable, "-I", "-c", code], limits=limits, **kw)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def available():
+    sandbox.check_available()
+
+
+def test_numpy_runs_and_the_answer_comes_back():
+    out = py("import numpy as np; print(np.arange(4).sum())")
+    assert out.ok and out.stdout.strip() == b"6"
+
+
+def test_runs_as_nobody_with_an_empty_environment(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    out = py("import os; print(os.getuid(), sorted(k for k in os.environ if 'NBGRADER' in k))")
+    assert out.stdout.split()[0] == b"65534" and b"NBGRADER" not in out.stdout
+
+
+def test_no_network():
+    out = py("import socket\ntry:\n socket.create_connection(('127.0.0.1', 22), timeout=2); print('open')\n"
+             "except OSError as e: print('refused')")
+    assert out.stdout.strip() == b"refused"
+
+
+def test_course_files_and_home_are_invisible(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine.txt").write_text("mine")
+    out = py(
+        "import os\n"
+        f"print(os.path.exists({str(ROOT / 'grader')!r}), os.path.exists({str(ROOT / 'gradcourse')!r}),"
+        f" os.path.exists({str(tmp_path)!r}), sorted(os.listdir('/input')))",
+        inputs=tmp_path / "sub",
+    )
+    assert out.stdout.strip() == b"False False False ['mine.txt']"
+
+
+def test_input_is_read_only(tmp_path):
+    out = py("open('/input/x', 'w')", inputs=tmp_path)
+    assert out.returncode != 0 and (b"Read-only file system" in out.stderr or b"Permission denied" in out.stderr)
+
+
+def test_fork_bomb_is_contained():
+    out = py("import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            import time; time.sleep(30)\n"
+             "        n += 1\nexcept OSError:\n    print(n)")
+    assert out.stdout.strip() and int(out.stdout) < FAST.processes and not out.timed_out
+
+
+def test_memory_bomb_fails_inside():
+    out = py("x = bytearray(4 * 1024**3); print('allocated')")
+    assert out.returncode != 0 and b"MemoryError" in out.stderr
+
+
+def test_disk_fill_is_capped():
+    out = py("f = open('/tmp/big', 'wb')\nfor _ in range(1000): f.write(b'0' * 2**20)")
+    assert out.returncode != 0
+
+
+def test_infinite_loop_that_ignores_sigint_is_killed_on_time():
+    out = py("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass",
+             limits=sandbox.Limits(wall_seconds=2, cpu_seconds=60))
+    assert out.timed_out
+
+
+def test_sleeping_forever_is_killed_on_time():
+    out = py("import time; time.sleep(3600)", limits=sandbox.Limits(wall_seconds=2))
+    assert out.timed_out
+
+
+def test_huge_output_is_truncated_not_stored():
+    out = py("import sys; sys.stdout.write('x' * 50_000_000)", limits=sandbox.Limits(output_bytes=1000))
+    assert out.truncated and len(out.stdout) == 1000
