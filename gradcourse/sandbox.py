@@ -56,7 +56,7 @@ def _interpreter_paths() -> list[Path]:
     return sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()})
 
 
-def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> list[str]:
+def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], extra_rw: list[Path] = ()) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: `apt-get install bubblewrap`")
@@ -65,16 +65,20 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> li
         "--die-with-parent", "--new-session",
         "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
-        "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
     ]
     made: set[Path] = {Path("/")}
-    for path in [*_interpreter_paths(), *extra_ro]:
+    binds = [("--ro-bind", p) for p in [*_interpreter_paths(), *extra_ro]] + [("--bind", p) for p in extra_rw]
+    for how, path in binds:
         for parent in reversed(path.parents):  # bwrap would create missing parents as 0700, unreadable by nobody
-            if parent not in made and not str(parent).startswith(("/usr", "/tmp", "/proc", "/dev")):
+            if parent not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
-        args += ["--ro-bind", str(path), str(path)]
+        args += [how, str(path), str(path)]
         made.add(path)
+    for shared in ("/etc/fonts", "/etc/matplotlibrc"):  # plotting needs the font configuration, nothing else of /etc
+        if Path(shared).exists():
+            args += ["--ro-bind", shared, shared]
     if inputs is not None:
         args += ["--ro-bind", str(inputs), "/input"]
     args += ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
@@ -84,12 +88,13 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> li
 
 
 def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
-            extra_ro: list[Path] = ()) -> list[str]:
-    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits."""
+            extra_ro: list[Path] = (), extra_rw: list[Path] = ()) -> list[str]:
+    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits.
+    ``extra_rw`` folders are shared read-write (e.g. a kernel's connection folder)."""
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
     rlimits = ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
                f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
-    return [*_bwrap_args(inputs, limits, list(extra_ro)), *drop, *rlimits, *argv]
+    return [*_bwrap_args(inputs, limits, list(extra_ro), list(extra_rw)), *drop, *rlimits, *argv]
 
 
 def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits: Limits = Limits(),
@@ -101,7 +106,7 @@ def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits:
                                 start_new_session=True)
     except FileNotFoundError as exc:
         raise SandboxUnavailable(f"cannot start the sandbox: {exc}") from exc
-    out, err = _Capped(proc.stdout, limits.output_bytes), _Capped(proc.stderr, limits.output_bytes)
+    out, err = CappedReader(proc.stdout, limits.output_bytes), CappedReader(proc.stderr, limits.output_bytes)
     try:
         proc.stdin.write(stdin)
         proc.stdin.close()
@@ -121,7 +126,7 @@ def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits:
     return outcome
 
 
-class _Capped(threading.Thread):
+class CappedReader(threading.Thread):
     """Read a pipe to its end, keeping at most ``cap`` bytes (the rest is drained so the child never blocks)."""
 
     def __init__(self, pipe, cap: int):

@@ -67,9 +67,17 @@ def test_memory_bomb_fails_inside():
     assert out.returncode != 0 and b"MemoryError" in out.stderr
 
 
-def test_disk_fill_is_capped():
-    out = py("f = open('/tmp/big', 'wb')\nfor _ in range(1000): f.write(b'0' * 2**20)")
-    assert out.returncode != 0
+def test_tmp_is_writable_but_small():
+    out = py("open('/tmp/small', 'wb').write(b'0' * 1000); print('small ok')\n"
+             "f = open('/tmp/big', 'wb')\nfor _ in range(10_000): f.write(b'0' * 2**20)",
+             limits=sandbox.Limits(tmp_bytes=32 * 2**20, file_bytes=2**40))
+    assert out.stdout.strip() == b"small ok" and b"No space left on device" in out.stderr
+
+
+def test_one_file_is_capped_by_the_file_size_limit():
+    out = py("f = open('/tmp/big', 'wb')\nfor _ in range(64): f.write(b'0' * 2**20)\nf.flush()",
+             limits=sandbox.Limits(tmp_bytes=2**30, file_bytes=4 * 2**20))
+    assert out.returncode != 0 and b"File too large" in out.stderr
 
 
 def test_infinite_loop_that_ignores_sigint_is_killed_on_time():

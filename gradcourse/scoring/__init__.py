@@ -1,0 +1,1 @@
+"""Scoring learner code outside the learner's process (see session.py)."""

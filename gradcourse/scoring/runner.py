@@ -1,0 +1,106 @@
+"""Runs inside the sandbox: loads the learner's code cells, then answers calls to their functions.
+
+Requests and replies travel as frames (see wire.py) on the process's original stdin/stdout; the learner's own
+prints are moved to stderr so they cannot corrupt the channel by accident. What the learner's code does here
+only changes the values it returns: the grader compares them in its own process.
+"""
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402
+
+channel_in = os.fdopen(os.dup(0), "rb")
+channel_out = os.fdopen(os.dup(1), "wb")
+os.dup2(2, 1)
+sys.stdin = open(os.devnull)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+
+
+class CourseStub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The course package is not in here. Notebooks import it for their self-checks; they get no-ops instead,
+    and nothing of the reference implementations."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "gradcourse" or name.startswith("gradcourse."):
+            return importlib.util.spec_from_loader(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__path__ = []
+        module.__getattr__ = lambda attr: (lambda *args, **kwargs: None)
+
+
+sys.meta_path.insert(0, CourseStub())
+
+
+def describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def callback(handle):
+    """A function of the grader's (e.g. the reference softmax handed to a finite-difference helper): each call is
+    answered by the grader."""
+
+    def call_grader(*args):
+        wire.write_frame(channel_out, {"op": "callback", "id": handle, "args": list(args)})
+        reply = wire.read_frame(channel_in)
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error", "the grader's function failed"))
+        return reply.get("result")
+
+    return call_grader
+
+
+def resolve(arg):
+    if isinstance(arg, dict) and set(arg) == {"__callback__"}:
+        return callback(arg["__callback__"])
+    if isinstance(arg, dict) and set(arg) == {"__learner__"}:
+        return namespace.get(arg["__learner__"])
+    return arg
+
+
+def handle(request):
+    op = request.get("op")
+    if op == "exec":
+        try:
+            exec(compile(request["source"], request.get("name", "<cell>"), "exec"), namespace)
+            return {"ok": True}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from learner code is just a failed cell
+            return {"ok": False, "error": describe(exc)}
+    if op == "call":
+        fn = namespace.get(request["name"])
+        if not callable(fn):
+            return {"ok": False, "error": f"NameError: {request['name']!r} is not defined"}
+        args = [resolve(a) for a in request.get("args", [])]
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001
+            return {"ok": False, "error": describe(exc)}
+        try:
+            wire.encode(result)
+        except Exception as exc:  # noqa: BLE001 - e.g. an object that only pretends to be an array
+            return {"ok": False, "error": f"TypeError: the result cannot be returned ({exc})", "bad_result": True}
+        return {"ok": True, "result": result, "args_after": [a for a in args if not callable(a)]}
+    return {"ok": False, "error": f"unknown request {op!r}"}
+
+
+while True:
+    try:
+        request = wire.read_frame(channel_in)
+    except EOFError:
+        break
+    reply = handle(request)
+    try:
+        wire.write_frame(channel_out, reply)
+    except wire.WireError as exc:
+        wire.write_frame(channel_out, {"ok": False, "error": f"TypeError: {exc}", "bad_result": True})
