@@ -6,6 +6,7 @@ import shutil
 import http.server
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -70,3 +71,43 @@ def mini_course(tmp_path: Path, body_en: str, body_es: str, extra: dict[str, str
 def make_course(tmp_path):
     """``make_course(body_en, body_es, extra=None)``: see :func:`mini_course`."""
     return functools.partial(mini_course, tmp_path)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, driven by playwright's Python package (never a browser playwright downloads)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Visit:
+    """A browser tab that records what a page asked for outside localhost and what it logged as an error."""
+
+    def __init__(self, browser, **context_options):
+        self.context = browser.new_context(**context_options)
+        self.blocked: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"))
+
+    def _route(self, route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def assert_clean(self):
+        assert self.blocked == [], f"requests outside localhost: {self.blocked}"
+        assert self.errors == [], f"console errors: {self.errors}"

@@ -103,6 +103,12 @@ def _add_missing_translations(app: Sphinx) -> None:
     app.add_message_catalog("sphinx", str(compiled))
 
 
+def _always_write_one_page(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """Sphinx copies static files only when it writes some page; with one page always due, an edited stylesheet
+    or widget module reaches the book even when no page changed (for the cost of one page)."""
+    return [app.config.root_doc]
+
+
 def setup(app: Sphinx) -> dict:
     _add_missing_translations(app)
     app.add_config_value("course_languages", {}, "html", [dict])
@@ -111,4 +117,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
     app.connect("html-page-context", _on_page_context)
+    app.connect("env-get-outdated", _always_write_one_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,75 @@
+// Mounts the course's widgets in the static book, where no kernel runs. Each mount point comes from a widget's
+// text/html output: <div class="gc-widget" data-module="picker" data-model="{...}">. The loader imports
+// _static/widgets/<module>.js (the very file a live notebook gives anywidget as _esm) and calls its render with
+// an in-browser model that offers anywidget's model API: get, set, on, off, save_changes, send.
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+function staticRoot() {
+  const root = document.documentElement.dataset.content_root;
+  if (root !== undefined) return new URL(`${root}_static/widgets/`, document.baseURI);
+  return new URL("./", import.meta.url); // this file lives in _static/widgets/
+}
+
+export function createModel(initial = {}) {
+  const state = { ...initial };
+  const handlers = new Map();
+  const emit = (event, ...args) => [...(handlers.get(event) || [])].forEach((cb) => cb(...args));
+  const model = {
+    get: (key) => state[key],
+    set(key, value) {
+      const old = state[key];
+      state[key] = value;
+      if (!Object.is(old, value)) {
+        emit(`change:${key}`, model, value);
+        emit("change", model);
+      }
+    },
+    on(events, callback) {
+      for (const event of events.split(/\s+/).filter(Boolean)) {
+        if (!handlers.has(event)) handlers.set(event, new Set());
+        handlers.get(event).add(callback);
+      }
+    },
+    off(events, callback) {
+      const names = events ? events.split(/\s+/).filter(Boolean) : [...handlers.keys()];
+      for (const event of names) {
+        if (callback) handlers.get(event)?.delete(callback);
+        else handlers.delete(event);
+      }
+    },
+    save_changes() {}, // nothing to sync with: the page is the whole widget
+    send() {},
+    widget_manager: { async get_model() { return undefined; } },
+  };
+  return model;
+}
+
+function pageLang() {
+  return (document.documentElement.lang || "en").toLowerCase().startsWith("es") ? "es" : "en";
+}
+
+async function mount(el) {
+  if (el.dataset.mounted) return;
+  el.dataset.mounted = "loading";
+  const name = el.dataset.module || "";
+  if (!NAME.test(name)) throw new Error(`gradcourse widgets: bad module name ${JSON.stringify(name)}`);
+  const data = JSON.parse(el.dataset.model || "{}");
+  data.lang = pageLang(); // the book follows the page: the same executed output serves both languages
+  const module = await import(new URL(`${name}.js`, staticRoot()).href);
+  const widget = typeof module.default === "function" ? await module.default() : module.default;
+  const model = createModel(data);
+  if (widget.initialize) await widget.initialize({ model });
+  await widget.render({ model, el });
+  el.dataset.mounted = "yes";
+}
+
+export async function mountAll(root = document) {
+  const results = await Promise.allSettled([...root.querySelectorAll(".gc-widget[data-module]")].map(mount));
+  for (const result of results) {
+    if (result.status === "rejected") console.error(result.reason);
+  }
+  document.documentElement.dataset.gcWidgets = "ready";
+}
+
+mountAll();
