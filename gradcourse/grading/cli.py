@@ -1,0 +1,242 @@
+"""Instructor commands, run from the repository root: ``python -m gradcourse.grading <command>``.
+
+    generate            regenerate grader/source, grader/release, labs/, solutions/labs/ from grader/labsrc
+    release             nbgrader generate_assignment for every lab and language (fills the gradebook)
+    collect FOLDER      copy learners' notebooks into grader/submitted/<student>/<assignment>/
+    autograde           nbgrader autograde every assignment that has submissions, with progress
+    feedback            nbgrader generate_feedback (HTML per student in grader/feedback/)
+    export              nbgrader export, then one score per lab per student in grader/grades_by_lab.csv
+    summary             per-check table of the class and one line per problem submission
+
+Every command takes ``--course DIR`` (default ``grader``) so it can run on a copy of the course.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from . import labgen
+from .compare import tr
+from .submissions import inspect_course, lab_of, student_dirs
+
+_AUTOGRADING = re.compile(r"Autograding .*?/autograded/([^/]+)/([^/]+)/")
+_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+
+
+def _course(args):
+    return Path(args.course).resolve()
+
+
+def nbgrader(course, *argv, on_line=None):
+    """Run the nbgrader CLI in ``course``; stream its log to ``on_line``; return the exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *argv], cwd=course, env=labgen.nbgrader_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = []
+    for line in proc.stdout:
+        log.append(line)
+        if on_line:
+            on_line(line.rstrip("\n"))
+    proc.wait()
+    if proc.returncode:
+        sys.stdout.write("".join(log[-30:]))
+    return proc.returncode
+
+
+def assignments(course, folder="source"):
+    return sorted(p.name for p in (course / folder).iterdir() if p.is_dir()) if (course / folder).is_dir() else []
+
+
+def cmd_generate(args):
+    names = labgen.generate(labgen.REPO, args.out, args.lab or None)
+    print("generated:", ", ".join(names))
+
+
+def cmd_release(args):
+    """One nbgrader run over every assignment (or ``labNN-*`` for each --lab): faster than one per assignment."""
+    course = _course(args)
+    rc = 0
+    for pattern in [f"{lab}-*" for lab in args.lab] if args.lab else ["*"]:
+        names = [a for a in assignments(course) if fnmatch.fnmatch(a, pattern)]
+        print(f"release {', '.join(names)}", flush=True)
+        rc |= nbgrader(course, "generate_assignment", "--force", "--log-level=WARN",
+                       f"--CourseDirectory.assignment_id={pattern}")
+    return rc
+
+
+def cmd_collect(args):
+    """Accept ``FOLDER/<student>/<assignment>/<notebook>`` (nbgrader's layout) or ``FOLDER/<student>/<notebook>``,
+    where the assignment is read from the notebook's metadata (``gradcourse.lab`` and ``gradcourse.lang``)."""
+    import json
+    course = _course(args)
+    known = set(assignments(course, "release"))
+    count = 0
+    for sdir in sorted(p for p in Path(args.folder).iterdir() if p.is_dir()):
+        for nb in sorted(sdir.rglob("*.ipynb")):
+            rel = nb.relative_to(sdir).parts
+            if len(rel) == 2 and rel[0] in known:
+                a = rel[0]
+            else:
+                try:
+                    meta = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["gradcourse"]
+                    a = labgen.assignment(meta["lab"], meta["lang"])
+                except Exception:   # unreadable: keep it where the summary will report it
+                    m = re.search(r"lab\d\d", nb.name.lower())
+                    a = labgen.assignment(m.group(0), "en") if m else "unknown"
+            dest = course / "submitted" / sdir.name / a / nb.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(nb, dest)
+            count += 1
+            print(f"collect {sdir.name}: {nb.name} -> {dest.relative_to(course)}")
+    print(f"{count} notebooks collected")
+
+
+def _register_students(course):
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for s in student_dirs(course):
+            gb.update_or_create_student(s)
+
+
+def cmd_autograde(args):
+    course = _course(args)
+    _register_students(course)          # so that a student whose only notebook is unreadable still gets a 0
+    todo = [a for a in assignments(course)
+            if any((course / "submitted" / s / a).is_dir() for s in student_dirs(course))
+            and (not args.assignment or a in args.assignment)]
+    total = sum((course / "submitted" / s / a).is_dir() for a in todo for s in student_dirs(course))
+    done = [0]
+
+    def progress(line):
+        m = _AUTOGRADING.search(line)
+        if m:
+            done[0] += 1
+            print(f"[{done[0]}/{total}] autograde {m.group(2)} {m.group(1)}", flush=True)
+        m = _FAILED.search(line)
+        if m:
+            print(f"    could not grade {m.group(1)} for {m.group(2)} (see `summary`)", flush=True)
+
+    if todo == assignments(course):   # one nbgrader process for the whole class
+        nbgrader(course, "autograde", "--force", "--CourseDirectory.assignment_id=*", on_line=progress)
+    else:
+        for a in todo:
+            nbgrader(course, "autograde", a, "--force", on_line=progress)
+    print(f"autograded {done[0]} of {total} submissions; run `summary` for problems")
+
+
+def cmd_feedback(args):
+    course = _course(args)
+    graded = sorted({p.parent.name for p in (course / "autograded").glob("*/*/*.ipynb")})
+    print(f"feedback {', '.join(graded)}", flush=True)
+    return nbgrader(course, "generate_feedback", "--force", "--log-level=WARN", "--CourseDirectory.assignment_id=*")
+
+
+def merged_scores(course):
+    """{student: {lab: score}} and {lab: max_score}: the best language variant of each lab."""
+    scores, maxima = defaultdict(dict), {}
+    with open(course / "grades.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            lab = lab_of(row["assignment"])
+            s = float(row["score"] or 0)
+            scores[row["student_id"]][lab] = max(scores[row["student_id"]].get(lab, 0.0), s)
+            maxima[lab] = float(row["max_score"])
+    return scores, maxima
+
+
+def cmd_export(args):
+    course = _course(args)
+    rc = nbgrader(course, "export", "--to=grades.csv", "--log-level=WARN")
+    if rc:
+        return rc
+    scores, maxima = merged_scores(course)
+    labs = sorted(maxima)
+    out = course / "grades_by_lab.csv"
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["student_id", *labs, "total"])
+        w.writerow(["max_score", *(f"{maxima[lab]:g}" for lab in labs), f"{sum(maxima.values()):g}"])
+        for student in sorted(scores):
+            row = [scores[student].get(lab, 0.0) for lab in labs]
+            w.writerow([student, *(f"{v:g}" for v in row), f"{sum(row):g}"])
+    print(f"wrote {out.relative_to(course.parent) if course.parent in out.parents else out}")
+
+
+def check_table(course):
+    """{(lab, grade_id): [passed, graded, max_points, kind]} from the gradebook, languages merged."""
+    from nbgrader.api import Gradebook
+    table = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                for nb in sub.notebooks:
+                    if not any(g.auto_score is not None for g in nb.grades if g.cell_type == "code"):
+                        continue            # recorded but never autograded (unreadable, wrong name): see problems
+                    for g in nb.grades:
+                        key = (lab_of(assignment.name), g.name)
+                        row = table.setdefault(key, [0, 0, g.max_score, g.cell_type])
+                        row[1] += 1
+                        if g.cell_type == "markdown":      # written answers: count those still to grade
+                            row[0] += bool(g.needs_manual_grade)
+                        else:
+                            row[0] += (g.score or 0) >= g.max_score
+    return table
+
+
+def cmd_summary(args):
+    course = _course(args)
+    lang = args.lang
+    table = check_table(course) if (course / "gradebook.db").exists() else {}
+    head = tr(lang, "check", "comprobación"), tr(lang, "points", "puntos"), tr(lang, "passed", "aprobadas")
+    print(f"{'lab':6} {head[0]:42} {head[1]:>6} {head[2]:>10}")
+    for (lab, gid), (passed, graded, pts, kind) in sorted(table.items()):
+        if kind == "markdown":
+            shown = tr(lang, f"{passed} to grade by hand", f"{passed} por calificar a mano")
+        else:
+            shown = f"{passed}/{graded}"
+        print(f"{lab:6} {gid:42} {pts:>6g} {shown:>10}")
+    problems = inspect_course(course, lang)
+    print()
+    print(tr(lang, f"{len(problems)} problem(s) in submissions", f"{len(problems)} problema(s) en las entregas"))
+    for p in problems:
+        print(f"  {p}")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m gradcourse.grading", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--course", default=str(labgen.REPO / labgen.COURSE), help="nbgrader course folder")
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="regenerate the notebooks from grader/labsrc")
+    g.add_argument("--lab", action="append", help="only this lab (repeatable), e.g. lab00")
+    g.add_argument("--out", help="write into this folder instead of the repository (for comparisons)")
+    g.set_defaults(fn=cmd_generate)
+    r = sub.add_parser("release", help="nbgrader generate_assignment for every assignment")
+    r.add_argument("--lab", action="append")
+    r.set_defaults(fn=cmd_release)
+    c = sub.add_parser("collect", help="copy learners' notebooks into submitted/")
+    c.add_argument("folder")
+    c.set_defaults(fn=cmd_collect)
+    a = sub.add_parser("autograde", help="nbgrader autograde, with progress")
+    a.add_argument("--assignment", action="append")
+    a.set_defaults(fn=cmd_autograde)
+    sub.add_parser("feedback", help="nbgrader generate_feedback").set_defaults(fn=cmd_feedback)
+    sub.add_parser("export", help="grades.csv and grades_by_lab.csv").set_defaults(fn=cmd_export)
+    s = sub.add_parser("summary", help="per-check table and problem submissions")
+    s.add_argument("--lang", choices=("en", "es"), default="en")
+    s.set_defaults(fn=cmd_summary)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.fn(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

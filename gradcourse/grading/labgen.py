@@ -1,0 +1,208 @@
+"""Generate every notebook of a lab from its one source, ``grader/labsrc/<lab>.md``.
+
+The source is a jupytext MyST notebook. Markdown cells carry ``{"lang": "en"}`` or ``{"lang": "es"}``
+(cells without ``lang`` go to both languages); code cells are shared. Grading roles sit in the cell
+metadata and become nbgrader metadata here:
+
+* ``nb: readonly``                         locked code cell (setup, given helpers)
+* ``nb: solution, grade_id: softmax``      the learner writes this cell (a stub with a contract)
+* ``nb: test, check: softmax.batch``       a grade cell; its code and points come from the named check
+* ``nb: manual, grade_id: ..., points: 2`` a written answer, graded by hand (markdown)
+
+For each lab and language this writes, deterministically:
+
+* ``grader/source/<lab>-<lang>/<lab>.ipynb``   nbgrader source (instructor version)
+* ``grader/release/<lab>-<lang>/<lab>.ipynb``  made by ``nbgrader generate_assignment --no-db``
+* ``labs/<lang>/<lab>.ipynb``                   the released notebook, for learners
+* ``solutions/labs/<lang>/<lab>.ipynb``         solved notebook: no solution delimiters, no hidden tests
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .checks import CHECKS
+from .context import LANGS
+
+REPO = Path(__file__).resolve().parents[2]
+COURSE = "grader"
+SCHEMA = 3
+
+
+def labs(root=REPO):
+    return sorted(p.stem for p in (Path(root) / COURSE / "labsrc").glob("lab*.md"))
+
+
+def assignment(lab, lang):
+    return f"{lab}-{lang}"
+
+
+def grade_id(check_name):
+    return "check-" + check_name.replace(".", "-").replace("_", "-")
+
+
+def test_cell_source(check_name, stub):
+    c = CHECKS[check_name]
+    return (f'"""{check_name} — {c.label}"""\n'
+            f"from gradcourse.grading.checks import grade, student_seed\n"
+            f'grade("{check_name}", {stub})\n'
+            f"### BEGIN HIDDEN TESTS\n"
+            f'grade("{check_name}", {stub}, student_seed())\n'
+            f"### END HIDDEN TESTS")
+
+
+def _nbgrader(**kw):
+    meta = {"grade": False, "locked": False, "schema_version": SCHEMA, "solution": False}
+    meta.update(kw)
+    return meta
+
+
+def read_source(lab, root=REPO):
+    import jupytext
+    return jupytext.read(Path(root) / COURSE / "labsrc" / f"{lab}.md")
+
+
+def source_notebook(lab, lang, root=REPO, src=None):
+    """The nbgrader source notebook of one language."""
+    src = src or read_source(lab, root)
+    cells, n_code, n_md = [], 0, 0
+    for cell in src.cells:
+        meta = dict(cell.metadata)
+        cell_lang = meta.pop("lang", None)
+        if cell_lang is not None and cell_lang not in LANGS:
+            raise ValueError(f"{lab}: unknown lang {cell_lang!r}")
+        if cell.cell_type == "markdown" and cell_lang not in (None, lang):
+            continue
+        if cell.cell_type == "code" and cell_lang is not None:
+            raise ValueError(f"{lab}: code cells are shared; remove lang from {cell.source[:40]!r}")
+        role = meta.pop("nb", None)
+        out_meta = {k: v for k, v in meta.items() if k in ("tags",)}
+        source = cell.source
+        if role == "readonly":
+            out_meta["nbgrader"] = _nbgrader(locked=True, grade_id=meta["grade_id"])
+        elif role == "solution":
+            out_meta["nbgrader"] = _nbgrader(solution=True, grade_id=meta["grade_id"])
+        elif role == "test":
+            name = meta["check"]
+            stub = CHECKS[name].stub
+            if source.strip():
+                raise ValueError(f"{lab}: test cell for {name} must be empty; it is generated")
+            source = test_cell_source(name, stub)
+            out_meta["nbgrader"] = _nbgrader(grade=True, locked=True, grade_id=grade_id(name),
+                                             points=CHECKS[name].points)
+        elif role == "manual":
+            out_meta["nbgrader"] = _nbgrader(grade=True, solution=True, grade_id=meta["grade_id"],
+                                             points=meta["points"])
+        elif role is not None:
+            raise ValueError(f"{lab}: unknown role {role!r}")
+        if cell.cell_type == "code":
+            n_code += 1
+            new = nbformat.v4.new_code_cell(source, metadata=out_meta, id=f"code-{n_code:02d}")
+        else:
+            n_md += 1
+            new = nbformat.v4.new_markdown_cell(source, metadata=out_meta, id=f"md-{n_md:02d}")
+        cells.append(new)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+        "gradcourse": {"lab": lab, "lang": lang},
+    }
+    _check_stubs_tested(lab, nb)
+    return nb
+
+
+def _check_stubs_tested(lab, nb):
+    """Every solution cell defines a function whose every registered check has a grade cell."""
+    tested = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            for stub in re.findall(r"^def (\w+)\(", cell.source, flags=re.M):
+                missing = [c.name for c in CHECKS.values() if c.stub == stub and grade_id(c.name) not in tested]
+                if missing:
+                    raise ValueError(f"{lab}: no grade cell for {missing}")
+
+
+_SOLUTION_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.M | re.S)
+
+
+def solution_notebook(source_nb):
+    nb = copy.deepcopy(source_nb)
+    for cell in nb.cells:
+        cell.source = _HIDDEN.sub("", _SOLUTION_LINE.sub("", cell.source)).rstrip("\n")
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+def normalise(nb):
+    """Drop what changes from run to run, so that generation is byte for byte reproducible."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("collapsed", None)
+    return nb
+
+
+def write(nb, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = nbformat.writes(normalise(nb), version=4)
+    path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+
+
+def nbgrader_env():
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def release_notebooks(course, notebooks):
+    """Run the real ``nbgrader generate_assignment`` once over every source notebook, without a database.
+
+    ``notebooks`` maps (lab, lang) to a source notebook; returns the same keys mapped to released notebooks."""
+    with tempfile.TemporaryDirectory(prefix="labgen-") as tmp:
+        tmp = Path(tmp)
+        shutil.copy(Path(course) / "nbgrader_config.py", tmp / "nbgrader_config.py")
+        for (lab, lang), nb in notebooks.items():
+            write(nb, tmp / "source" / assignment(lab, lang) / f"{lab}.ipynb")
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "--no-db", "--force",
+                               "--log-level=ERROR", "--CourseDirectory.assignment_id=*"],
+                              cwd=tmp, env=nbgrader_env(), capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
+        return {(lab, lang): nbformat.read(tmp / "release" / assignment(lab, lang) / f"{lab}.ipynb", as_version=4)
+                for lab, lang in notebooks}
+
+
+def generate(root=REPO, out=None, only=None):
+    """Generate all labs (or ``only``) from ``root``'s sources into ``out`` (default: ``root``)."""
+    root = Path(root)
+    out = Path(out or root)
+    sources = {}
+    for lab in labs(root):
+        if only and lab not in only:
+            continue
+        src = read_source(lab, root)
+        for lang in LANGS:
+            sources[lab, lang] = source_notebook(lab, lang, root, src)
+    released = release_notebooks(root / COURSE, sources)
+    for (lab, lang), nb in sources.items():
+        name = assignment(lab, lang)
+        write(nb, out / COURSE / "source" / name / f"{lab}.ipynb")
+        write(solution_notebook(nb), out / "solutions" / "labs" / lang / f"{lab}.ipynb")
+        write(released[lab, lang], out / COURSE / "release" / name / f"{lab}.ipynb")
+        write(released[lab, lang], out / "labs" / lang / f"{lab}.ipynb")
+    return [assignment(lab, lang) for lab, lang in sources]

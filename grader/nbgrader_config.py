@@ -1,0 +1,16 @@
+"""nbgrader configuration of the course (run nbgrader from this folder, or use
+``python -m gradcourse.grading`` from the repository root)."""
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "tensor-backward"
+# One assignment per lab and language: lab00-en, lab00-es, ... (identical grade ids in both).
+# Code cells are shared by the English and Spanish notebooks, so the stubs are language-neutral.
+c.ClearSolutions.code_stub = {"python": "# ✍️\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "✍️"
+c.ClearSolutions.enforce_metadata = True
+# Every check answers in well under a second; a cell that runs for a minute is a runaway loop.
+c.ExecutePreprocessor.timeout = 60
+c.Execute.timeout = 60
+# A learner who deletes a graded cell gets it back at autograde time (their code is still what is tested);
+# a deleted solution cell leaves its checks failing, and `python -m gradcourse.grading summary` names it.
+c.OverwriteCells.add_missing_cells = True

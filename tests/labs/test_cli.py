@@ -1,0 +1,71 @@
+"""The instructor CLI's own logic, without running nbgrader: collect, problem lines, merging languages."""
+import shutil
+import subprocess
+import sys
+
+import nbformat
+
+from gradcourse.grading.cli import main, merged_scores
+from gradcourse.grading.submissions import inspect_course
+
+from .conftest import REPO
+
+
+def _course(tmp_path):
+    course = tmp_path / "grader"
+    shutil.copytree(REPO / "grader" / "release", course / "release")
+    return course
+
+
+def test_collect_accepts_nbgrader_layout_and_flat_folders(tmp_path, capsys):
+    course = _course(tmp_path)
+    inbox = tmp_path / "downloads"
+    (inbox / "ana" / "lab02-es").mkdir(parents=True)
+    shutil.copy(REPO / "labs/es/lab02.ipynb", inbox / "ana" / "lab02-es" / "lab02.ipynb")
+    (inbox / "ben").mkdir()
+    shutil.copy(REPO / "labs/es/lab03.ipynb", inbox / "ben" / "lab03.ipynb")      # flat: read the metadata
+    (inbox / "ben" / "lab00 copy.ipynb").write_text("{ not json")                 # unreadable: guessed from name
+    assert main(["--course", str(course), "collect", str(inbox)]) == 0
+    assert (course / "submitted/ana/lab02-es/lab02.ipynb").is_file()
+    assert (course / "submitted/ben/lab03-es/lab03.ipynb").is_file()
+    assert (course / "submitted/ben/lab00-en/lab00 copy.ipynb").is_file()
+    assert "3 notebooks collected" in capsys.readouterr().out
+    problems = inspect_course(course)
+    assert problems == ["ben / lab00-en: lab00.ipynb is missing (found: lab00 copy.ipynb); "
+                        "rename the file to lab00.ipynb. Scored 0."]
+
+
+def test_problem_lines_for_deleted_and_retyped_cells(tmp_path):
+    course = _course(tmp_path)
+    nb = nbformat.read(REPO / "labs/en/lab03.ipynb", 4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "matmul_backward"]
+    for i, c in enumerate(nb.cells):
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "check-cross-entropy-values":
+            nb.cells[i] = nbformat.v4.new_raw_cell(c.source, metadata=c.metadata)
+    (course / "submitted/cris/lab03-en").mkdir(parents=True)
+    nbformat.write(nb, course / "submitted/cris/lab03-en/lab03.ipynb")
+    (course / "submitted/dani/lab9-xx").mkdir(parents=True)
+    en, es = inspect_course(course), inspect_course(course, "es")
+    assert any("deleted answer cells matmul_backward" in p for p in en)
+    assert any("check-cross-entropy-values (code → raw)" in p for p in en)
+    assert any("dani / lab9-xx: unknown assignment folder" in p for p in en)
+    assert any("celdas de respuesta borradas matmul_backward" in p for p in es)
+
+
+def test_export_keeps_the_better_language(tmp_path):
+    (tmp_path / "grades.csv").write_text(
+        "assignment,duedate,timestamp,student_id,last_name,first_name,email,raw_score,late_submission_penalty,"
+        "score,max_score\n"
+        "lab00-en,,,ana,,,,0.0,0.0,0.0,19.0\n"
+        "lab00-es,,,ana,,,,12.0,0.0,12.0,19.0\n"
+        "lab02-en,,,ana,,,,20.0,0.0,20.0,20.0\n"
+        "lab02-es,,,ana,,,,0.0,0.0,0.0,20.0\n")
+    scores, maxima = merged_scores(tmp_path)
+    assert scores == {"ana": {"lab00": 12.0, "lab02": 20.0}} and maxima == {"lab00": 19.0, "lab02": 20.0}
+
+
+def test_help_lists_every_step():
+    out = subprocess.run([sys.executable, "-m", "gradcourse.grading", "--help"], capture_output=True, text=True,
+                         cwd=REPO).stdout
+    for step in ("generate", "release", "collect", "autograde", "feedback", "export", "summary"):
+        assert step in out

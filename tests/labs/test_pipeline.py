@@ -1,0 +1,116 @@
+"""A fake class goes through the real nbgrader pipeline, driven by the instructor CLI."""
+import contextlib
+import csv
+import io
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gradcourse.grading.cli import main
+from gradcourse.grading.labgen import labs
+
+from . import fakeclass
+from .conftest import REPO
+
+
+def cli(course, *args):
+    proc = subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def cli_here(course, *args):
+    """The same CLI, in this process (export and summary only read files and the gradebook)."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["--course", str(course), *args]) == 0
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    course = fakeclass.copy_course(REPO / "grader", tmp_path_factory.mktemp("course") / "grader")
+    t0 = time.time()
+    out = {"release": cli(course, "release")}
+    all_labs = labs()
+    expected, chosen = fakeclass.build(course, all_labs)
+    bad_expected, bad_lines = fakeclass.build_bad(course)
+    out["autograde"] = cli(course, "autograde")
+    out["feedback"] = cli(course, "feedback")
+    out["export"] = cli_here(course, "export")
+    out["summary"] = cli_here(course, "summary")
+    out["summary_es"] = cli_here(course, "summary", "--lang", "es")
+    out["seconds"] = time.time() - t0
+    return dict(course=course, out=out, labs=all_labs, expected=expected, chosen=chosen,
+                bad_expected=bad_expected, bad_lines=bad_lines)
+
+
+def read_by_lab(course):
+    with open(course / "grades_by_lab.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {r["student_id"]: r for r in rows}
+
+
+def test_every_stub_has_three_honest_and_all_wrong_implementations_used(graded_class):
+    seen = {}
+    for (student, lab), picks in graded_class["chosen"].items():
+        for stub, label in picks.items():
+            seen.setdefault(stub, set()).add(label)
+    from .fixtures.implementations import IMPLEMENTATIONS
+    for stub, labels in seen.items():
+        honest = {lab for lab in labels if lab.startswith("honest:")}
+        wrong = {lab for lab in labels if lab.startswith("wrong:")}
+        assert len(honest) >= 3, stub
+        assert len(wrong) == len(IMPLEMENTATIONS[stub]["wrong"]), stub
+
+
+def test_exported_scores_match_expected(graded_class):
+    rows = read_by_lab(graded_class["course"])
+    mismatches = []
+    for (student, lab), want in graded_class["expected"].items():
+        got = float(rows[student][lab])
+        if abs(got - want) > 1e-9:
+            mismatches.append((student, lab, want, got, graded_class["chosen"][student, lab]))
+    assert not mismatches, "\n".join(map(str, mismatches))
+
+
+def test_bad_submissions_get_a_line_and_their_score(graded_class):
+    rows = read_by_lab(graded_class["course"])
+    summary = graded_class["out"]["summary"]
+    for student, want in graded_class["bad_expected"].items():
+        assert abs(float(rows[student]["lab00"]) - want) < 1e-9, (student, rows[student])
+        assert any(student in line and graded_class["bad_lines"][student] in line
+                   for line in summary.splitlines()), (student, summary)
+    assert "problema(s)" in graded_class["out"]["summary_es"]
+
+
+def test_autograde_shows_progress_and_feedback_exists(graded_class):
+    course = graded_class["course"]
+    assert "[1/" in graded_class["out"]["autograde"]
+    n_good = fakeclass.PER_LAB * len(graded_class["labs"])
+    html = list((course / "feedback").glob("*/*/*.html"))
+    assert len(html) >= n_good
+
+
+def test_summary_table_counts_each_check(graded_class):
+    summary = graded_class["out"]["summary"]
+    n = fakeclass.PER_LAB + 2            # x-deleted and x-retyped are graded; x-json and x-name could not be
+    # every honest or wrong student passes the softmax values check (no pitfall targets it), as do the
+    # deleted-cell and re-typed submissions ...
+    line = next(ln for ln in summary.splitlines() if "check-softmax-values" in ln)
+    assert line.split()[-1] == f"{fakeclass.PER_LAB + 2}/{n}"
+    # ... and exactly one more fails the large-logit check (no max subtraction)
+    line = next(ln for ln in summary.splitlines() if "check-softmax-large-logits" in ln)
+    assert line.split()[-1] == f"{fakeclass.PER_LAB + 1}/{n}"
+    line = next(ln for ln in summary.splitlines() if "derivation-softmax" in ln)
+    assert "0 to grade by hand" in line
+
+
+def test_every_student_is_in_the_export(graded_class):
+    rows = read_by_lab(graded_class["course"])
+    students = set(fakeclass.student_ids()) | set(graded_class["bad_expected"])
+    assert students <= set(rows)
+    assert all(sum(float(rows[s][lab]) > 0 for lab in graded_class["labs"]) >= 2 for s in fakeclass.student_ids())
