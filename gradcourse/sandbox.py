@@ -9,6 +9,7 @@ submissions, the instructor's home) simply does not exist inside.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -50,6 +51,17 @@ class Outcome:
         return self.returncode == 0 and not self.timed_out
 
 
+@functools.lru_cache(maxsize=1)
+def matplotlib_seed() -> Path | None:
+    """A matplotlib font cache built once per machine, so that a sandbox does not spend seconds rebuilding it."""
+    seed = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradcourse" / "matplotlib"
+    if not any(seed.glob("fontlist-*.json")):
+        seed.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
+                       env={**os.environ, "MPLCONFIGDIR": str(seed)})
+    return seed if any(seed.glob("fontlist-*.json")) else None
+
+
 def _interpreter_paths() -> list[Path]:
     """What the sandboxed Python needs to start: the base installation and the virtualenv (read-only). Not the
     course package: the learner's process gets no reference implementation to call."""
@@ -76,9 +88,14 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], extra
                 made.add(parent)
         args += [how, str(path), str(path)]
         made.add(path)
+    args += ["--perms", "0755", "--dir", "/etc"]
     for shared in ("/etc/fonts", "/etc/matplotlibrc"):  # plotting needs the font configuration, nothing else of /etc
         if Path(shared).exists():
             args += ["--ro-bind", shared, shared]
+    seed = matplotlib_seed()
+    if seed is not None:
+        args += ["--perms", "0755", "--dir", "/seed", "--ro-bind", str(seed), "/seed/matplotlib",
+                 "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib"]
     if inputs is not None:
         args += ["--ro-bind", str(inputs), "/input"]
     args += ["--chdir", "/tmp", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
@@ -92,6 +109,8 @@ def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits
     """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits.
     ``extra_rw`` folders are shared read-write (e.g. a kernel's connection folder)."""
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
+    if matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild, nothing shared
+        argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
     rlimits = ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
                f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
     return [*_bwrap_args(inputs, limits, list(extra_ro), list(extra_rw)), *drop, *rlimits, *argv]

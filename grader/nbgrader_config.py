@@ -14,3 +14,11 @@ c.Execute.timeout = 60
 # A learner who deletes a graded cell gets it back at autograde time (their code is still what is tested);
 # a deleted solution cell leaves its checks failing, and `python -m gradcourse.grading summary` names it.
 c.OverwriteCells.add_missing_cells = True
+
+# Grading you can trust (see the instructors' threat-model page): scores are computed outside the learner's
+# process, the notebook runs in a sandboxed kernel, outputs are capped and feedback has no hidden tests.
+from gradcourse.scoring.config import harden  # noqa: E402
+
+# Lab 04's `backward(root)` takes a graph of Tensor objects, which cannot cross to the trusted side yet: its tests
+# run in the sandboxed kernel (files, network and resources are still confined; in-kernel tampering is not).
+harden(c, kernel_scored=("lab04-en", "lab04-es"))

@@ -106,6 +106,12 @@ def _register_students(course):
 
 def cmd_autograde(args):
     course = _course(args)
+    from gradcourse.scoring.config import NotHardened, verify
+    try:
+        verify(course)
+    except NotHardened as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _register_students(course)          # so that a student whose only notebook is unreadable still gets a 0
     todo = [a for a in assignments(course)
             if any((course / "submitted" / s / a).is_dir() for s in student_dirs(course))

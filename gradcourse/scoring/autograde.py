@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -23,11 +24,11 @@ import warnings
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from nbconvert.preprocessors import Preprocessor
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, List, Unicode
 
 from .. import sandbox
 from ..grading.checks import CHECKS, run_check
@@ -70,17 +71,34 @@ def _error(message: str):
     return new_output("error", ename="AssertionError", evalue=message, traceback=[f"AssertionError: {message}"])
 
 
+def course_secret(path: Path) -> str:
+    """The course's secret: without it, a learner who knows the public check code and their own id could compute
+    their hidden inputs in advance and hard-code the answers."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 class TrustedScores(NbGraderPreprocessor):
     """Score every test cell from the named checks it calls, against the learner's code run in a sandbox."""
 
     call_seconds = Float(10.0, help="Wall-clock limit of one call to a learner's function").tag(config=True)
     load_seconds = Float(20.0, help="Wall-clock limit of one learner cell at load time").tag(config=True)
+    secret_file = Unicode(".gradcourse-secret", help="Course secret mixed into every student's hidden inputs "
+                          "(relative to the course folder; created on first use)").tag(config=True)
+
+    kernel_scored = List(Unicode(), help="Assignments whose checks take objects that cannot leave the learner's "
+                         "process yet: their test cells are scored in the sandboxed kernel instead").tag(config=True)
 
     def preprocess(self, nb, resources):
         meta = resources.get("nbgrader", {})
         student, assignment = meta.get("student", "instructor"), meta.get("assignment", "")
+        if assignment in self.kernel_scored:
+            self.log.warning("%s is scored inside the learner's (sandboxed) kernel, not outside it", assignment)
+            return nb, resources
         lang = language_of(assignment)
-        hidden_seed = seed_for(student)
+        hidden_seed = seed_for(f"{course_secret(Path(self.secret_file))}:{student}")
         tests = [cell for cell in nb.cells if is_test_cell(cell)]
         started = time.perf_counter()
         with LearnerProcess(call_seconds=self.call_seconds) as learner:
@@ -137,6 +155,8 @@ class SandboxedExecute(Execute):
     """nbgrader's Execute, with the kernel in the sandbox, test cells left to TrustedScores, a notebook deadline."""
 
     notebook_seconds = Float(120.0, help="Wall-clock limit for the whole notebook").tag(config=True)
+    kernel_scored = List(Unicode(), help="Assignments whose test cells run in this (sandboxed) kernel; see "
+                         "TrustedScores.kernel_scored").tag(config=True)
     allow_unsandboxed = Bool(False, help="Run unconfined where the sandbox cannot start (warns)").tag(config=True)
 
     def __init__(self, **kwargs):
@@ -144,6 +164,7 @@ class SandboxedExecute(Execute):
         super().__init__(**kwargs)
 
     def preprocess(self, nb, resources, km=None):
+        self._stopped = ""
         try:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
@@ -155,19 +176,29 @@ class SandboxedExecute(Execute):
             warnings.warn(f"GRADING WITHOUT A SANDBOX: {exc}", stacklevel=2)
             self.kernel_manager_class = AsyncKernelManager
         self._deadline = time.monotonic() + self.notebook_seconds
+        self._run_tests = resources.get("nbgrader", {}).get("assignment") in self.kernel_scored
         return super().preprocess(nb, resources, km=km)
 
     def preprocess_cell(self, cell, resources, index):
-        if is_test_cell(cell):
+        if is_test_cell(cell) and not self._run_tests:
             cell.outputs = []
             return cell, resources
         if cell.cell_type == "code" and time.monotonic() > self._deadline:
-            cell.outputs = [_error(f"not run: the notebook exceeded {self.notebook_seconds:g} s")]
+            self._stopped = self._stopped or f"the notebook exceeded {self.notebook_seconds:g} s"
+        if cell.cell_type == "code" and self._stopped:
+            cell.outputs = [_error(f"not run: {self._stopped}")]
             return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except (DeadKernelError, CellTimeoutError, TimeoutError, RuntimeError) as exc:
+            # The learner's notebook killed or wedged its kernel: say so in the feedback and run nothing more.
+            # Scores do not depend on this kernel, so nothing else is lost.
+            self._stopped = f"an earlier cell {'killed' if isinstance(exc, DeadKernelError) else 'wedged'} the kernel"
+            cell.outputs.append(_error(f"{type(exc).__name__}: {exc}"))
+            return cell, resources
 
 
-class CapOutputs(Preprocessor):
+class CapOutputs(NbGraderPreprocessor):
     """Truncate any output text beyond a byte budget, so one print cannot bloat every notebook it lands in."""
 
     max_bytes = Integer(20_000, help="Most bytes kept of one output").tag(config=True)

@@ -23,9 +23,17 @@ class WireError(ValueError):
 
 
 def _pack(obj, arrays: list):
-    if obj is None or isinstance(obj, (bool, str)):
+    # Plain Python values keep their type (code tests `isinstance(axis, int)`); exact types only, so a subclass
+    # with surprising methods is turned into plain numbers below instead.
+    if obj is None or type(obj) in (bool, str, int, float):
         return {"v": obj}
-    if isinstance(obj, (int, float, complex, np.generic, np.ndarray)) and not isinstance(obj, bool):
+    if type(obj) is complex:
+        return {"complex": [obj.real, obj.imag]}
+    if obj is Ellipsis:
+        return {"ellipsis": True}
+    if type(obj) is slice:
+        return {"slice": [_pack(obj.start, arrays), _pack(obj.stop, arrays), _pack(obj.step, arrays)]}
+    if isinstance(obj, (int, float, complex, np.generic, np.ndarray)):
         arr = np.asarray(obj)
         if arr.dtype.kind not in NUMERIC_KINDS:
             raise WireError(f"array of dtype {arr.dtype} is not numeric")
@@ -41,6 +49,12 @@ def _pack(obj, arrays: list):
 def _unpack(desc, arrays):
     if "v" in desc:
         return desc["v"]
+    if "complex" in desc:
+        return complex(*desc["complex"])
+    if "ellipsis" in desc:
+        return Ellipsis
+    if "slice" in desc:
+        return slice(*(_unpack(part, arrays) for part in desc["slice"]))
     if "a" in desc:
         arr = arrays[f"a{desc['a']}"]
         return arr[()] if desc.get("scalar") else arr

@@ -1,0 +1,58 @@
+"""The hardened nbgrader set-up, in one call from a course's ``nbgrader_config.py``: ``harden(c)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def harden(c, kernel_scored: tuple[str, ...] = ()) -> None:
+    """Score outside the learner's process, run the notebook in a sandboxed kernel, cap every output.
+
+    ``kernel_scored`` names assignments whose checks cannot yet run outside the learner's process (their
+    functions take objects, not numbers): those are scored in the sandboxed kernel, with a warning each run."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
+                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+
+    from .autograde import CapOutputs, SandboxedExecute, TrustedScores
+
+    c.Autograde.autograde_preprocessors = [
+        SandboxedExecute, TrustedScores, IgnorePattern, ClearMetadataPreprocessor, CapOutputs, LimitOutput,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    ]
+    # Stock feedback shows the hidden tests' source (and so the per-student inputs' recipe): strip it.
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # A learner who deletes or empties a test cell gets it back, scored like any other.
+    c.OverwriteCells.add_missing_cells = True
+    c.SandboxedExecute.timeout = 30
+    c.SandboxedExecute.notebook_seconds = 180
+    c.SandboxedExecute.interrupt_on_timeout = True
+    c.SandboxedExecute.kernel_scored = list(kernel_scored)
+    c.TrustedScores.kernel_scored = list(kernel_scored)
+
+
+class NotHardened(RuntimeError):
+    pass
+
+
+def verify(course: Path) -> None:
+    """Refuse to grade unless the course's nbgrader_config.py loads and scores outside the learner's process.
+
+    nbgrader logs an error and goes on with its defaults when the config file raises, which would silently put
+    the hidden tests back into the learner's kernel; this check turns that into a stop.
+    """
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from .autograde import SandboxedExecute, TrustedScores
+
+    path = Path(course) / "nbgrader_config.py"
+    try:
+        config = PyFileConfigLoader(path.name, str(path.parent)).load_config()
+    except Exception as exc:  # noqa: BLE001 - any failure means nbgrader would run with its defaults
+        raise NotHardened(f"{path} does not load ({type(exc).__name__}: {exc}); nbgrader would grade with its "
+                          "unsafe defaults. Fix the file before grading.") from exc
+    steps = config.Autograde.get("autograde_preprocessors", []) if isinstance(config, Config) else []
+    if TrustedScores not in steps or SandboxedExecute not in steps:
+        raise NotHardened(f"{path} does not call gradcourse.scoring.config.harden(c): grading would run the "
+                          "hidden tests inside the learner's kernel.")

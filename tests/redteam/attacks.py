@@ -1,0 +1,137 @@
+"""The red-team class: adversarial and misbehaving submissions of lab 00, each with the outcome it must get.
+
+A submission starts from one of two bases: ``WRONG`` (every function returns plausible but wrong values, so any
+point it gets is undeserved) or ``HONEST`` (the reference solutions, so it must keep every automatic point
+whatever else its notebook does). The attack adds a cell, replaces a function, drops files beside the notebook
+or breaks the file itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+WRONG = {
+    "softmax": "def softmax(z):\n    return np.ones_like(z) / np.shape(z)[-1]\n",
+    "softmax_jacobian": "def softmax_jacobian(z):\n    return np.eye(len(z)) * 0.1\n",
+    "jacobian_fd": "def jacobian_fd(f, z, h=1e-5):\n    return np.zeros((len(f(z)), len(z)))\n",
+    "grad_fd": "def grad_fd(f, z, h=1e-5):\n    return np.zeros_like(z)\n",
+    "ce_loss": "def ce_loss(z, y):\n    return 0.0\n",
+    "ce_grad": "def ce_grad(z, y):\n    return np.zeros_like(z)\n",
+}
+
+ZERO, FULL = "zero", "full"
+
+
+@dataclass
+class Attack:
+    name: str
+    base: str  # "wrong" or "honest"
+    expect: str  # ZERO: no automatic point; FULL: every automatic point; or "lose:<stub>"
+    cell: str = ""  # added right after the set-up cell
+    repeat: int = 1  # how many copies of that cell
+    replace: dict = field(default_factory=dict)  # stub -> source
+    files: dict = field(default_factory=dict)  # name -> text, beside the notebook
+    raw: bytes | None = None  # the notebook file itself
+    kernelspec: dict | None = None
+
+
+ATTACKS = [
+    # -- rewriting the world the tests run in ---------------------------------------------------------------
+    Attack("patch-allclose", "wrong", ZERO, cell=(
+        "np.allclose = lambda *a, **k: True\nnp.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), bool)\n"
+        "np.array_equal = lambda *a, **k: True\n")),
+    Attack("patch-testing", "wrong", ZERO, cell=(
+        "import numpy.testing as nt\nnt.assert_allclose = lambda *a, **k: None\n"
+        "nt.assert_array_almost_equal = lambda *a, **k: None\n")),
+    Attack("ast-transformer", "wrong", ZERO, cell=(
+        "import ast\n"
+        "class NoTests(ast.NodeTransformer):\n"
+        "    def visit_Assert(self, node):\n        return ast.Pass()\n"
+        "    def visit_Expr(self, node):\n"
+        "        if isinstance(node.value, ast.Call) and getattr(node.value.func, 'id', '') == 'grade':\n"
+        "            return ast.Pass()\n        return node\n"
+        "get_ipython().ast_transformers.append(NoTests())\n")),
+    Attack("input-transformer", "wrong", ZERO, cell=(
+        "def blank(lines):\n    return ['pass\\n'] if any('grade(' in l for l in lines) else lines\n"
+        "get_ipython().input_transformers_post.append(blank)\n")),
+    Attack("pre-run-cell-hook", "wrong", ZERO, cell=(
+        "import gradcourse.grading.checks as C\n"
+        "def rig(info):\n    C.grade = lambda *a, **k: None\n"
+        "get_ipython().events.register('pre_run_cell', rig)\n")),
+    Attack("patch-grade", "wrong", ZERO, cell=(
+        "import gradcourse.grading.checks as C\nC.grade = lambda *a, **k: None\n"
+        "C.run_check = lambda name, *a, **k: C.Result(name, True, 1.0, 1.0, 'ok')\n")),
+    Attack("silence-tracebacks", "wrong", ZERO, cell=(
+        "import sys, io\nget_ipython().showtraceback = lambda *a, **k: None\n"
+        "sys.excepthook = lambda *a: None\nsys.stderr = io.StringIO()\n")),
+    Attack("redefine-np-exp", "wrong", ZERO, cell="np.exp = lambda x: np.ones_like(x)\n"),
+    Attack("redefine-fd-helper", "wrong", ZERO, cell=(
+        "import gradcourse.grading.fd as F\nF.jacobian = lambda f, z, h=1e-5: np.eye(len(z)) * 0.1\n"
+        "F.gradient = lambda f, z, h=1e-5: np.zeros_like(z)\n")),
+    Attack("detect-grader", "wrong", ZERO, cell=(
+        "import os\nif 'NBGRADER_EXECUTION' in os.environ or 'autograded' in os.getcwd():\n"
+        "    import gradcourse.grading.checks as C\n    C.grade = lambda *a, **k: None\n")),
+    # -- lying return values ---------------------------------------------------------------------------------
+    Attack("lying-eq", "wrong", ZERO, replace={"softmax": (
+        "class Yes:\n    def __eq__(self, other):\n        return True\n    __array_priority__ = 1000\n"
+        "    def __array__(self, dtype=None, copy=None):\n        return np.full(3, 1 / 3)\n"
+        "def softmax(z):\n    return Yes()\n")}),
+    Attack("ndarray-subclass", "wrong", ZERO, replace={"softmax": (
+        "class Agree(np.ndarray):\n"
+        "    def __array_ufunc__(self, ufunc, method, *inputs, **kw):\n        return np.zeros(self.shape)\n"
+        "def softmax(z):\n    return np.zeros(np.shape(z)).view(Agree)\n")}),
+    Attack("nan-answers", "wrong", ZERO, replace={s: src.replace("return ", "return np.nan * ", 1)
+                                                   for s, src in WRONG.items() if s != "jacobian_fd"}),
+    Attack("string-dtype", "wrong", ZERO, replace={"softmax": "def softmax(z):\n    return np.array(['1.0'] * len(z))\n"}),
+    Attack("wrong-shape", "wrong", ZERO, replace={"softmax": "def softmax(z):\n    return np.zeros(1)\n"}),
+    # -- files beside the notebook ---------------------------------------------------------------------------
+    Attack("numpy-py", "wrong", ZERO, files={"numpy.py": (
+        "import importlib, sys\ndel sys.modules['numpy']\nsys.path = [p for p in sys.path if p not in ('', '.')]\n"
+        "real = importlib.import_module('numpy')\nreal.allclose = lambda *a, **k: True\nsys.modules['numpy'] = real\n")}),
+    Attack("sitecustomize-py", "wrong", ZERO, files={
+        "sitecustomize.py": "import builtins\nbuiltins.AssertionError = type('Never', (Exception,), {})\n",
+        "usercustomize.py": "import builtins\nbuiltins.AssertionError = type('Never', (Exception,), {})\n",
+        "evil.pth": "import os; os.environ['PWNED'] = '1'\n"}),
+    # -- looking where it should not ---------------------------------------------------------------------------
+    Attack("read-source", "wrong", ZERO, cell=(
+        "import glob\nfor p in glob.glob('../../source/*/*.ipynb') + glob.glob('../../../source/*/*.ipynb'):\n"
+        "    print(open(p).read())\n")),
+    Attack("read-others", "wrong", ZERO, cell=(
+        "import glob\nfor p in glob.glob('../../../submitted/*/*/*.ipynb') + glob.glob('../../*/*/*.ipynb'):\n"
+        "    print(p, open(p).read()[:1000])\n")),
+    Attack("read-environment", "wrong", ZERO, cell="import os\nprint(dict(os.environ))\nprint(os.listdir('/'))\n"),
+    Attack("write-gradebook", "wrong", ZERO, cell=(
+        "import glob, sqlite3\nfor p in glob.glob('../../gradebook.db') + glob.glob('../../../gradebook.db'):\n"
+        "    con = sqlite3.connect(p)\n    con.execute('update grade set auto_score = max_score')\n"
+        "    con.commit()\n")),
+    Attack("write-other-student", "wrong", ZERO, cell=(
+        "import glob\nfor p in glob.glob('../../../submitted/h-*/*/*.ipynb') + glob.glob('../../h-*/*/*.ipynb'):\n"
+        "    open(p, 'w').write('{}')\n")),
+    Attack("network", "honest", FULL, cell=(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 8888), timeout=3)\nexcept OSError as e:\n"
+        "    print('no network', e)\n")),
+    # -- misbehaving code: the honest part keeps its points -----------------------------------------------------
+    Attack("busy-loop", "honest", FULL, cell="while True:\n    pass\n"),
+    Attack("sigint-ignoring-loop", "honest", FULL, cell=(
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n")),
+    Attack("sleeping-loop", "honest", FULL, cell="import time\nwhile True:\n    time.sleep(1000)\n"),
+    Attack("memory-bomb", "honest", FULL, cell="hog = []\nwhile True:\n    hog.append(bytearray(2**26))\n"),
+    Attack("fork-bomb", "honest", FULL, cell=(
+        "import os\nfor _ in range(10_000):\n    try:\n        if os.fork() == 0:\n            import time; time.sleep(60)\n"
+        "    except OSError:\n        break\n")),
+    Attack("disk-fill", "honest", FULL, cell=(
+        "with open('big.bin', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(b'0' * 2**20)\n")),
+    Attack("huge-output-line", "honest", FULL, cell="print('x' * 50_000_000)\n"),
+    Attack("os-exit", "honest", FULL, cell="import os\nos._exit(0)\n"),
+    Attack("segfault", "honest", FULL, cell="import ctypes\nctypes.string_at(0)\n"),
+    Attack("sys-exit", "honest", FULL, cell="import sys\nsys.exit(3)\n"),
+    Attack("warns-on-stderr", "honest", FULL, cell=(
+        "import warnings, sys\nwarnings.warn('an honest warning')\nprint('to stderr', file=sys.stderr)\n")),
+    Attack("cells-just-under-the-limit", "honest", FULL, cell="import time\ntime.sleep(1.8)\n", repeat=6),
+    Attack("hanging-function", "honest", "lose:softmax_jacobian", replace={
+        "softmax_jacobian": "def softmax_jacobian(z):\n    while True:\n        pass\n"}),
+    Attack("exiting-function", "honest", "lose:ce_loss", replace={
+        "ce_loss": "def ce_loss(z, y):\n    import os\n    os._exit(1)\n"}),
+    Attack("foreign-kernelspec", "honest", FULL, kernelspec={"name": "evil", "display_name": "Evil", "language": "python"}),
+    Attack("malformed-json", "honest", ZERO, raw=b'{"cells": [ this is not json'),
+]

@@ -1,0 +1,183 @@
+"""A red-team class through the real `nbgrader autograde`, hardened: no undeserved point, nothing else touched.
+
+Honest students are graded first; then every attacker. Each attacker's automatic score must be what its attack
+deserves (see attacks.py), the honest students' gradebook rows must be byte-for-byte what they were, the batch
+must finish in bounded time, and feedback must stay small and free of hidden tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gradcourse.grading.checks import checks_for
+
+from .attacks import ATTACKS, FULL, WRONG, ZERO, Attack
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "lab00-en"
+HONEST = ["h-ana", "h-bruno"]
+CONTROL = "x-control"  # the wrong base with no attack: what wrong code earns honestly (e.g. not mutating input)
+# Small limits so that each misbehaving notebook costs seconds, not minutes.
+TEST_LIMITS = """
+c.SandboxedExecute.timeout = 2
+c.SandboxedExecute.notebook_seconds = 8
+c.TrustedScores.call_seconds = 3
+c.TrustedScores.load_seconds = 3
+"""
+BATCH_SECONDS = 420  # the stated bound for the whole attacker batch (measured well below it on 2 cores)
+FEEDBACK_BYTES = 2_000_000
+
+
+def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["nbgrader", *args], cwd=course, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def solution_sources(course: Path) -> dict[str, str]:
+    """The reference solutions as a learner would hand them in (without the solution markers)."""
+    nb = nbformat.read(course / "source" / ASSIGNMENT / "lab00.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: "".join(line for line in c.source.splitlines(True)
+                                                        if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
+            for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def build_submission(course: Path, student: str, attack=None) -> None:
+    folder = course / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nb = nbformat.read(course / "release" / ASSIGNMENT / "lab00.ipynb", as_version=4)
+    base = WRONG if attack is not None and attack.base == "wrong" else solution_sources(course)
+    sources = {**base, **(attack.replace if attack else {})}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution") and gid in sources:
+            cell.source = sources[gid]
+    if attack is not None and attack.cell:
+        first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        for _ in range(attack.repeat):
+            nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell(attack.cell))
+    if attack is not None and attack.kernelspec:
+        nb.metadata["kernelspec"] = attack.kernelspec
+    target = folder / "lab00.ipynb"
+    if attack is not None and attack.raw is not None:
+        target.write_bytes(attack.raw)
+    else:
+        nbformat.write(nb, target)
+    for name, text in (attack.files if attack else {}).items():
+        (folder / name).write_text(text)
+
+
+def rows_of(db: Path, students: list[str]) -> bytes:
+    """Every gradebook row that belongs to these students, all columns, in a stable order."""
+    marks = ",".join("?" * len(students))
+    mine = f"select n.id from submitted_notebook n join submitted_assignment sa on n.assignment_id = sa.id " \
+           f"where sa.student_id in ({marks})"
+    queries = [
+        (f"select * from submitted_assignment where student_id in ({marks})", students),
+        (f"select * from submitted_notebook where id in ({mine})", students),
+        (f"select * from grade where notebook_id in ({mine}) order by id", students),
+        (f"select * from comment where notebook_id in ({mine}) order by id", students),
+        (f"select * from student where id in ({marks})", students),
+    ]
+    with sqlite3.connect(db) as con:
+        return json.dumps([sorted(map(list, con.execute(q, args).fetchall()), key=str) for q, args in queries],
+                          default=str).encode()
+
+
+def auto_scores(db: Path) -> dict[str, float]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "select sa.student_id, sum(coalesce(g.auto_score, 0)) from grade g "
+            "join submitted_notebook n on g.notebook_id = n.id join submitted_assignment sa on n.assignment_id = sa.id "
+            "join grade_cells gc on g.cell_id = gc.id where gc.cell_type = 'code' group by 1").fetchall()
+    return {student: score for student, score in rows}
+
+
+def check_points(db: Path) -> tuple[float, dict[str, float]]:
+    """Automatic points in all, and those of each function's checks."""
+    with sqlite3.connect(db) as con:
+        total = con.execute("select sum(max_score) from grade_cells where cell_type = 'code'").fetchone()[0]
+    return total, {stub: sum(c.points for c in checks_for(stub)) for stub in WRONG}
+
+
+@pytest.fixture(scope="module")
+def red_team(tmp_path_factory):
+    course = tmp_path_factory.mktemp("redteam")
+    shutil.copytree(ROOT / "grader" / "source", course / "source")
+    config = (ROOT / "grader" / "nbgrader_config.py").read_text()
+    if "harden(c)" not in config:  # the course config already calls it; a copy made before that still gets it
+        config += "\nfrom gradcourse.scoring.config import harden\nharden(c)\n"
+    (course / "nbgrader_config.py").write_text(config + TEST_LIMITS)
+    release = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    assert release.returncode == 0, release.stderr[-3000:]
+    for student in HONEST:
+        build_submission(course, student)
+    for attack in ATTACKS:
+        build_submission(course, f"x-{attack.name}", attack)
+    build_submission(course, CONTROL, Attack("control", "wrong", ZERO))
+    roster = course / "students.csv"
+    roster.write_text("id\n" + "".join(f"{s}\n" for s in [*HONEST, CONTROL, *(f"x-{a.name}" for a in ATTACKS)]))
+    assert nbgrader(course, "db", "student", "import", str(roster)).returncode == 0
+    first = nbgrader(course, "autograde", ASSIGNMENT, "--student=h-*")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = rows_of(course / "gradebook.db", HONEST)
+    started = time.perf_counter()
+    batch = nbgrader(course, "autograde", ASSIGNMENT, "--student=x-*")
+    seconds = time.perf_counter() - started
+    feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
+    return {"course": course, "before": before, "seconds": seconds, "batch": batch, "feedback": feedback}
+
+
+def test_honest_students_keep_full_marks(red_team):
+    total, _ = check_points(red_team["course"] / "gradebook.db")
+    scores = auto_scores(red_team["course"] / "gradebook.db")
+    assert total > 0 and all(scores[s] == total for s in HONEST), scores
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_each_attack_gets_what_it_deserves(red_team, attack):
+    db = red_team["course"] / "gradebook.db"
+    total, per_stub = check_points(db)
+    scores = auto_scores(db)
+    score = scores.get(f"x-{attack.name}", 0.0)
+    if attack.expect == ZERO:
+        assert scores[CONTROL] < total / 4
+        assert score <= scores[CONTROL], f"{attack.name} got {score - scores[CONTROL]} undeserved points"
+    elif attack.expect == FULL:
+        assert score == total, f"{attack.name} lost points: {score}/{total}"
+    else:
+        stub = attack.expect.split(":")[1]
+        assert score == total - per_stub[stub], f"{attack.name}: {score}, expected {total - per_stub[stub]}"
+
+
+def test_other_students_gradebook_rows_are_unchanged(red_team):
+    assert rows_of(red_team["course"] / "gradebook.db", HONEST) == red_team["before"]
+
+
+def test_the_batch_finishes_within_its_bound(red_team):
+    assert red_team["seconds"] < BATCH_SECONDS, f"{red_team['seconds']:.0f} s"
+
+
+def test_feedback_is_small_and_has_no_hidden_tests(red_team):
+    pages = list((red_team["course"] / "feedback").rglob("*.html"))
+    assert len(pages) >= len(HONEST) + len(ATTACKS)  # all but the malformed notebook, plus the control
+    for page in pages:
+        html = page.read_text(errors="replace")
+        assert page.stat().st_size < FEEDBACK_BYTES, f"{page}: {page.stat().st_size} bytes"
+        assert "BEGIN HIDDEN TESTS" not in html and "student_seed()" not in html, page
+        assert "BEGIN SOLUTION" not in html, page
+
+
+def test_a_broken_submission_does_not_stop_the_batch(red_team):
+    scores = auto_scores(red_team["course"] / "gradebook.db")
+    graded = {f"x-{a.name}" for a in ATTACKS if a.raw is None}
+    assert graded <= set(scores), graded - set(scores)
