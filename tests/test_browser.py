@@ -47,8 +47,11 @@ def test_switcher_lands_on_the_twin_and_back(tab, book_url, path):
 @pytest.mark.parametrize(("lang", "word"), [("es", "gradientes"), ("en", "gradients")])
 def test_search_finds_a_word_of_the_page_language(tab, book_url, lang, word):
     tab.page.goto(f"{book_url}/{lang}/search.html?q={word}")
+    # Results appear one by one; the summary line ("found N pages" / "se encontraron N páginas") comes last.
+    tab.page.wait_for_function(
+        "(document.querySelector('#search-results .search-summary') || {}).textContent?.match(/[0-9]/)",
+        timeout=20_000)
     results = tab.page.locator("#search-results ul.search li")
-    results.first.wait_for(timeout=20_000)
     assert results.count() >= 1
     assert any(href.endswith("index.html") for href in results.locator("a").evaluate_all("as => as.map(a => a.href)"))
     tab.assert_clean()

@@ -43,6 +43,20 @@ def test_code_cell_parser_sees_options_and_nested_fences(tmp_path):
     assert len(cells) == 2 and ":tags: [remove-cell]" in cells[0] and "print('```')" in cells[1]
 
 
+def test_notebook_pages_are_compared_by_their_code_cells(tmp_path):
+    import nbformat
+
+    def notebook(text: str, code: str):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text), nbformat.v4.new_code_cell(code)])
+        return nbformat.writes(nb)
+
+    en, es, bad = tmp_path / "en.ipynb", tmp_path / "es.ipynb", tmp_path / "bad.ipynb"
+    en.write_text(notebook("# Lab", "x = 1"))
+    es.write_text(notebook("# Laboratorio", "x = 1"))
+    bad.write_text(notebook("# Laboratorio", "x = 2"))
+    assert code_differences(en, es) == [] and code_differences(en, bad) != []
+
+
 def test_a_changed_code_cell_is_reported(tmp_path):
     en, es = tmp_path / "en.md", tmp_path / "es.md"
     en.write_text(f"# English\n\n{CELL}")

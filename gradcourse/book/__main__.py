@@ -30,7 +30,7 @@ def cmd_check(args) -> int:
     missing = unmatched_pages(book, langs)
     problems = [describe_unmatched(missing, book)] if missing else []
     first, *others = langs
-    for page in sorted((book / first).rglob("*.md")):
+    for page in sorted(p for p in (book / first).rglob("*") if p.suffix in (".md", ".ipynb")):
         for other in others:
             twin = book / other / page.relative_to(book / first)
             if twin.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -47,9 +48,19 @@ def replace_code_cells(text: str, cells: list[str]) -> str:
     return _CODE_CELL.sub(lambda _m: next(it), text)
 
 
+def page_code_cells(page: Path) -> list[str]:
+    """The code cells of a page, whether a MyST notebook (.md) or a Jupyter notebook (.ipynb)."""
+    text = page.read_text(encoding="utf8")
+    if page.suffix == ".ipynb":
+        cells = json.loads(text)["cells"]
+        return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                for c in cells if c["cell_type"] == "code"]
+    return code_cells(text)
+
+
 def code_differences(a: Path, b: Path) -> list[str]:
     """Human-readable differences between the code cells of two twin pages (empty when they match)."""
-    ca, cb = code_cells(a.read_text(encoding="utf8")), code_cells(b.read_text(encoding="utf8"))
+    ca, cb = page_code_cells(a), page_code_cells(b)
     if len(ca) != len(cb):
         return [f"{a} has {len(ca)} code cells, {b} has {len(cb)}"]
     return [

@@ -19,6 +19,7 @@ For each lab and language this writes, deterministically:
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -187,6 +188,14 @@ def release_notebooks(course, notebooks):
                 for lab, lang in notebooks}
 
 
+def book_page(released):
+    """The released notebook as a page of the book: shown as it is (its stubs raise, so it is not run), with the
+    theme's download button handing learners the very notebook they work in."""
+    page = nbformat.from_dict(json.loads(json.dumps(released)))
+    page.metadata["mystnb"] = {"execution_mode": "off"}
+    return page
+
+
 def generate(root=REPO, out=None, only=None):
     """Generate all labs (or ``only``) from ``root``'s sources into ``out`` (default: ``root``)."""
     root = Path(root)
@@ -205,4 +214,5 @@ def generate(root=REPO, out=None, only=None):
         write(solution_notebook(nb), out / "solutions" / "labs" / lang / f"{lab}.ipynb")
         write(released[lab, lang], out / COURSE / "release" / name / f"{lab}.ipynb")
         write(released[lab, lang], out / "labs" / lang / f"{lab}.ipynb")
+        write(book_page(released[lab, lang]), out / "book" / lang / "labs" / f"{lab}.ipynb")
     return [assignment(lab, lang) for lab, lang in sources]

@@ -12,7 +12,8 @@ from gradcourse.grading.checks import CHECKS
 
 from .conftest import REPO
 
-OUTPUTS = ["grader/source", "grader/release", "labs/en", "labs/es", "solutions/labs/en", "solutions/labs/es"]
+OUTPUTS = ["grader/source", "grader/release", "labs/en", "labs/es", "solutions/labs/en", "solutions/labs/es",
+           "book/en/labs", "book/es/labs"]
 LABS = labgen.labs()
 
 
