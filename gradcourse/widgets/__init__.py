@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import os
+import re
 from pathlib import Path
 
 import anywidget
@@ -25,7 +26,16 @@ import numpy as np
 import traitlets as t
 
 STATIC = Path(__file__).parent / "static" / "widgets"
-__all__ = ["BroadcastPicker", "Choice", "JacobianExplorer", "Quiz", "STATIC", "SCENARIOS"]
+__all__ = ["BroadcastPicker", "Choice", "JacobianExplorer", "Quiz", "STATIC", "SCENARIOS", "esm"]
+_SHARED_IMPORT = re.compile(r'^import \{[^}]*\} from "\./common\.js";\n', re.M)
+
+
+def esm(name: str) -> str:
+    """A widget module as anywidget needs it: one file, with the shared helpers (common.js) inlined where the
+    book's copy imports them."""
+    source = (STATIC / f"{name}.js").read_text(encoding="utf8")
+    common = (STATIC / "common.js").read_text(encoding="utf8").replace("export function", "function")
+    return _SHARED_IMPORT.sub(lambda _m: common, source, count=1)
 
 
 def _plain(value):
@@ -128,7 +138,7 @@ class BroadcastPicker(_CourseWidget):
     """
 
     _module = "picker"
-    _esm = STATIC / "picker.js"
+    _esm = esm("picker")
 
     scenarios = t.List(t.Dict()).tag(sync=True, book=True)
     scenario = t.Int(0).tag(sync=True, book=True)
@@ -162,7 +172,7 @@ class Quiz(_CourseWidget):
     """
 
     _module = "quiz"
-    _esm = STATIC / "quiz.js"
+    _esm = esm("quiz")
 
     quiz_id = t.Unicode().tag(sync=True, book=True)
     kind = t.Unicode("number").tag(sync=True, book=True)
@@ -216,7 +226,7 @@ class JacobianExplorer(_CourseWidget):
     ``p = softmax(z / T)`` with its row sums."""
 
     _module = "jacobian"
-    _esm = STATIC / "jacobian.js"
+    _esm = esm("jacobian")
 
     logits = t.List(t.Float(), minlen=3, maxlen=5).tag(sync=True, book=True)
     temperature = t.Float(1.0).tag(sync=True, book=True)

@@ -2,6 +2,8 @@
 // J = diag(p) - p pᵀ for p = softmax(z / T), with the row sums (all zero: adding the same amount to every
 // logit does not change p). Model: logits, temperature, jacobian (Python's, for the starting logits), lang.
 
+import { h, newId, pickLang } from "./common.js";
+
 const MIN_K = 3;
 const MAX_K = 5;
 
@@ -38,23 +40,6 @@ function sub(i) {
   return String(i).replace(/\d/g, (d) => "₀₁₂₃₄₅₆₇₈₉"[Number(d)]);
 }
 
-function pickLang(model) {
-  const lang = (model.get("lang") || document.documentElement.lang || "en").toLowerCase();
-  return lang.startsWith("es") ? "es" : "en";
-}
-
-let counter = 0;
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 export function softmax(z, T) {
   const scaled = z.map((v) => v / T);
@@ -75,7 +60,7 @@ const fmt = (x, digits = 3) => {
 
 function render({ model, el }) {
   const t = TEXT[pickLang(model)];
-  const uid = `gc-jac-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const uid = newId("jac");
   const logits = () => (model.get("logits") || [2, 1, 0.1]).map(Number);
 
   const root = h("div", { class: "gc-widget-root gc-jacobian", role: "group", "aria-labelledby": `${uid}-title` });

@@ -3,6 +3,8 @@
 // through anywidget, the static book through gradcourse's loader.js with an in-browser model.
 // Model: scenarios (computed in Python, with the expected gradient from unbroadcast), scenario, axes, keepdims, lang.
 
+import { h, newId, pickLang } from "./common.js";
+
 const shapeText = (shape) =>
   shape.length === 0 ? "()" : shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 
@@ -94,23 +96,6 @@ const TEXT = {
   },
 };
 
-function pickLang(model) {
-  const lang = (model.get("lang") || document.documentElement.lang || "en").toLowerCase();
-  return lang.startsWith("es") ? "es" : "en";
-}
-
-let counter = 0;
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 // --- arrays: nested lists <-> flat data with a shape -----------------------------------------------------
 
@@ -200,7 +185,7 @@ function diagnose(s, axes, keepdims, result, t) {
 
 function render({ model, el }) {
   const t = TEXT[pickLang(model)];
-  const uid = `gc-picker-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const uid = newId("picker");
   const scenarios = () => model.get("scenarios") || [];
   const current = () => scenarios()[model.get("scenario")] || scenarios()[0];
 

@@ -3,6 +3,8 @@
 // widget moves into the admonition just before its code cell (the question) and describes its input with it.
 // Model: quiz_id, kind ("number" | "choice"), answer, tol, choices, lang; it writes response and correct.
 
+import { h, newId, pickLang } from "./common.js";
+
 const TEXT = {
   en: {
     yours: "Your answer",
@@ -34,23 +36,6 @@ const TEXT = {
   },
 };
 
-function pickLang(model) {
-  const lang = (model.get("lang") || document.documentElement.lang || "en").toLowerCase();
-  return lang.startsWith("es") ? "es" : "en";
-}
-
-let counter = 0;
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 // "0.242", "0,242" (a decimal comma is forgiven), "1e-5", "-3"; null if it is not a number.
 function parseNumber(text) {
@@ -69,7 +54,7 @@ function questionFor(el) {
 
 function render({ model, el }) {
   const t = TEXT[pickLang(model)];
-  const uid = `gc-quiz-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+  const uid = newId("quiz");
   const kind = model.get("kind") === "choice" ? "choice" : "number";
   const answer = model.get("answer");
   const tol = Number(model.get("tol") || 0);
