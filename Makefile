@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 # nbgrader shells out to alembic, which lives in the venv's bin/.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup book test serve check clean
+.PHONY: setup book test serve check labs clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +29,9 @@ serve:
 
 check: setup
 	$(PY) -m gradcourse.book check
+
+labs: setup
+	$(PY) -m gradcourse.grading generate
 
 clean:
 	rm -rf _build
