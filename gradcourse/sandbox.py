@@ -116,6 +116,16 @@ def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits
     return [*_bwrap_args(inputs, limits, list(extra_ro), list(extra_rw)), *drop, *rlimits, *argv]
 
 
+def unconfined_command(argv: list[str], limits: Limits = Limits()) -> list[str]:
+    """Resource limits only, for an instructor who chose to grade without the sandbox (see SandboxPolicy)."""
+    return ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
+            f"--fsize={limits.file_bytes}", "--core=0", "--", *argv]
+
+
+UNCONFINED_ENV = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                  "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+
+
 def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits: Limits = Limits(),
         extra_ro: list[Path] = ()) -> Outcome:
     """Run ``argv`` (e.g. ``[sys.executable, "-I", "-c", code]``) in a fresh sandbox and collect its output."""

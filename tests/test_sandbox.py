@@ -94,3 +94,26 @@ def test_sleeping_forever_is_killed_on_time():
 def test_huge_output_is_truncated_not_stored():
     out = py("import sys; sys.stdout.write('x' * 50_000_000)", limits=sandbox.Limits(output_bytes=1000))
     assert out.truncated and len(out.stdout) == 1000
+
+
+def test_grading_refuses_without_a_sandbox_unless_told(monkeypatch):
+    """Where bubblewrap is missing, grading stops with the reason; the explicit opt-out grades, and warns."""
+    from traitlets.config import Config
+
+    from gradcourse.scoring import autograde
+    from gradcourse.scoring.session import LearnerProcess
+
+    autograde._sandbox_starts.cache_clear()
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    try:
+        with pytest.raises(sandbox.SandboxUnavailable, match="allow_unsandboxed"):
+            autograde.SandboxPolicy().confined()
+        config = Config()
+        config.SandboxPolicy.allow_unsandboxed = True
+        with pytest.warns(UserWarning, match="WITHOUT A SANDBOX"):
+            assert autograde.SandboxPolicy(config=config).confined() is False
+        with LearnerProcess(confined=False) as learner:
+            learner.load([("<cell>", "def double(x):\n    return 2 * x\n")])
+            assert learner.function("double")(21) == 42
+    finally:
+        autograde._sandbox_starts.cache_clear()

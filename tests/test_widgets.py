@@ -268,3 +268,20 @@ def test_book_pages_keep_ipywidgets_state_and_drop_anywidget_state():
     }}
     assert set(without_anywidgets(state)["state"]) == {"s", "ls"}
     assert without_anywidgets({"state": {"a": state["state"]["a"], "la": state["state"]["la"]}})["state"] == {}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_lab_that_uses_the_picker_runs_it_in_a_kernel(lang):
+    """Lab 02 opens with the broadcast-axis picker: executing the solved lab in a real kernel renders it (as an
+    anywidget view, in the notebook's language) next to the learner's own code."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    lab = ROOT / "solutions" / "labs" / lang / "lab02.ipynb"
+    nb = nbformat.read(lab, as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(lab.parent)}}).execute()
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells if c.cell_type == "code"
+             for o in c.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    (picker,) = [state[v]["state"] for v in views if state[v]["model_module"] == "anywidget"]
+    assert picker["lang"] == lang and len(picker["scenarios"]) == 5

@@ -14,6 +14,7 @@ code can rewrite the tests' world. Here the autograde step is:
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import secrets
@@ -29,6 +30,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
 from ..grading.checks import CHECKS, run_check
@@ -71,6 +73,34 @@ def _error(message: str):
     return new_output("error", ename="AssertionError", evalue=message, traceback=[f"AssertionError: {message}"])
 
 
+@functools.lru_cache(maxsize=1)
+def _sandbox_starts() -> None:
+    sandbox.check_available()  # once per grading process, not per notebook
+
+
+class SandboxPolicy(LoggingConfigurable):
+    """Whether grading may go on where the sandbox cannot start (``--SandboxPolicy.allow_unsandboxed=True``)."""
+
+    allow_unsandboxed = Bool(False, help="Run learner code unconfined (resource limits only) where the sandbox "
+                             "cannot start; every run then warns").tag(config=True)
+
+    def confined(self) -> bool:
+        """True where the sandbox works; False if it does not and the instructor allowed that; else refuse."""
+        try:
+            _sandbox_starts()
+            return True
+        except sandbox.SandboxUnavailable as exc:
+            if not self.allow_unsandboxed:
+                raise sandbox.SandboxUnavailable(
+                    f"{exc}\nRefusing to run learner code unconfined. Install bubblewrap and grade as root, or pass "
+                    "--SandboxPolicy.allow_unsandboxed=True to accept the risk."
+                ) from exc
+            warnings.warn(f"GRADING WITHOUT A SANDBOX (learner code can read and write what you can): {exc}",
+                          stacklevel=2)
+            self.log.warning("GRADING WITHOUT A SANDBOX: %s", exc)
+            return False
+
+
 def course_secret(path: Path) -> str:
     """The course's secret: without it, a learner who knows the public check code and their own id could compute
     their hidden inputs in advance and hard-code the answers."""
@@ -101,7 +131,8 @@ class TrustedScores(NbGraderPreprocessor):
         hidden_seed = seed_for(f"{course_secret(Path(self.secret_file))}:{student}")
         tests = [cell for cell in nb.cells if is_test_cell(cell)]
         started = time.perf_counter()
-        with LearnerProcess(call_seconds=self.call_seconds) as learner:
+        confined = SandboxPolicy(config=self.config).confined()
+        with LearnerProcess(call_seconds=self.call_seconds, confined=confined) as learner:
             broken = [r for r in learner.load(learner_cells(nb), self.load_seconds) if not r.ok]
             for cell in tests:
                 cell.outputs = self._verdict(cell, learner, lang, hidden_seed)
@@ -157,7 +188,6 @@ class SandboxedExecute(Execute):
     notebook_seconds = Float(120.0, help="Wall-clock limit for the whole notebook").tag(config=True)
     kernel_scored = List(Unicode(), help="Assignments whose test cells run in this (sandboxed) kernel; see "
                          "TrustedScores.kernel_scored").tag(config=True)
-    allow_unsandboxed = Bool(False, help="Run unconfined where the sandbox cannot start (warns)").tag(config=True)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -165,15 +195,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources, km=None):
         self._stopped = ""
-        try:
-            sandbox.check_available()
-        except sandbox.SandboxUnavailable as exc:
-            if not self.allow_unsandboxed:
-                raise sandbox.SandboxUnavailable(
-                    f"{exc}\nRefusing to run learner code unconfined. Install bubblewrap, or pass "
-                    "--SandboxedExecute.allow_unsandboxed=True to accept the risk."
-                ) from exc
-            warnings.warn(f"GRADING WITHOUT A SANDBOX: {exc}", stacklevel=2)
+        if not SandboxPolicy(config=self.config).confined():
             self.kernel_manager_class = AsyncKernelManager
         self._deadline = time.monotonic() + self.notebook_seconds
         self._run_tests = resources.get("nbgrader", {}).get("assignment") in self.kernel_scored

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class LearnerProcess:
     cells: list[tuple[str, str]] = field(default_factory=list)  # (name, source) that loaded without hanging
     reports: list[CellReport] = field(default_factory=list)
     restarts: int = 0
+    confined: bool = True  # False only when the instructor explicitly chose to grade without the sandbox
 
     def __post_init__(self):
         self._proc = None
@@ -59,9 +61,14 @@ class LearnerProcess:
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
         argv = [sys.executable, "-I", str(HERE / "runner.py")]
-        cmd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE])
+        if self.confined:
+            cmd, env, cwd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE]), None, None
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="gradcourse-learner-")
+            cmd, cwd = sandbox.unconfined_command(argv, self.limits), self._scratch.name
+            env = {**sandbox.UNCONFINED_ENV, "HOME": cwd}
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      start_new_session=True)
+                                      start_new_session=True, env=env, cwd=cwd)
         self._replies: queue.Queue = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self._proc.stdout, self._replies), daemon=True).start()
         self._stderr = sandbox.CappedReader(self._proc.stderr, self.limits.output_bytes)

@@ -59,7 +59,11 @@ class _CourseWidget(anywidget.AnyWidget):
 
     @t.default("lang")
     def _default_lang(self) -> str:
-        return os.environ.get("GRADCOURSE_LANG", "")
+        # A notebook follows its folder (labs/es/...), as the labs' self-checks do; the book overrides this with
+        # the page's language, since one executed output serves both books.
+        from gradcourse.grading.context import notebook_language
+
+        return notebook_language()
 
     def book_state(self) -> dict:
         """The state the book's in-browser model starts from: every trait tagged ``book=True``."""
