@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 # nbgrader shells out to alembic, which lives in the venv's bin/.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup book test serve check labs clean
+.PHONY: setup book test serve check labs bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,6 +32,10 @@ check: setup
 
 labs: setup
 	$(PY) -m gradcourse.grading generate
+
+# Measurements, not tests: each prints a table with the stock tool's figure beside ours (bench/*.py).
+bench: setup
+	$(PY) bench/grading.py --students 200
 
 clean:
 	rm -rf _build
