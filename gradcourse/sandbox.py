@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
@@ -44,7 +44,6 @@ class Outcome:
     stderr: bytes
     timed_out: bool = False
     truncated: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
