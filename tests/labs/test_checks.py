@@ -1,6 +1,5 @@
 """The named checks, in process: honest implementations pass, each pitfall fails exactly its check(s),
 messages are useful and in the requested language, checks are pure and quiet."""
-import time
 import warnings
 
 import numpy as np
@@ -112,11 +111,10 @@ def test_grade_raises_with_message_and_returns_none():
         checks.grade("softmax.large_logits", fn, lang="en")
 
 
-def test_self_check_prints_one_line_per_check_fast(capsys):
+def test_self_check_prints_one_line_per_check(capsys):
+    # How fast it answers is measured by the benchmarks, not asserted here (no timing in unit tests).
     for stub in {c.stub for c in checks.CHECKS.values()}:
-        t0 = time.perf_counter()
         checks.self_check(getattr(reference, stub), lang="es")
-        assert time.perf_counter() - t0 < 1.0, stub
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(checks.CHECKS) and all(ln.startswith("✅") for ln in lines)
 
