@@ -35,6 +35,7 @@ labs: setup
 
 # Measurements, not tests: each prints a table with the stock tool's figure beside ours (bench/*.py).
 bench: setup
+	$(PY) bench/book.py --repeat 3
 	$(PY) bench/grading.py --students 200
 
 clean:
