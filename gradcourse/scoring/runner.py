@@ -86,10 +86,6 @@ def handle(request):
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001
             return {"ok": False, "error": describe(exc)}
-        try:
-            wire.encode(result)
-        except Exception as exc:  # noqa: BLE001 - e.g. an object that only pretends to be an array
-            return {"ok": False, "error": f"TypeError: the result cannot be returned ({exc})", "bad_result": True}
         return {"ok": True, "result": result, "args_after": [a for a in args if not callable(a)]}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
@@ -102,5 +98,5 @@ while True:
     reply = handle(request)
     try:
         wire.write_frame(channel_out, reply)
-    except wire.WireError as exc:
-        wire.write_frame(channel_out, {"ok": False, "error": f"TypeError: {exc}", "bad_result": True})
+    except Exception as exc:  # noqa: BLE001 - e.g. an object that only pretends to be an array; nothing was sent yet
+        wire.write_frame(channel_out, {"ok": False, "error": f"TypeError: the result cannot be returned ({exc})"})
