@@ -64,10 +64,11 @@ def test_landing_page_offers_both_languages(built_book):
 CELL = "```{code-cell} ipython3\n:tags: [remove-cell]\nassert %s\n```\n"
 
 
-def test_a_wrong_worked_number_fails_the_build(make_course):
-    body = "# Title\n\nThe answer is 5.\n\n" + CELL % "2 + 2 == 5"
+def test_a_wrong_worked_number_fails_the_build_and_says_which(make_course, capfd):
+    body = "# Title\n\nThe answer is 5.\n\n" + CELL % "2 + 2 == 5, 'the worked answer'"
     with pytest.raises(BuildError, match="en"):
         build(make_course(body, body.replace("The answer is", "La respuesta es")))
+    assert "the worked answer" in capfd.readouterr().err
 
 
 def test_a_warning_fails_the_build(make_course):

@@ -7,6 +7,7 @@ identical, so the second language reuses the first one's outputs instead of runn
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def partial_toc(root: Path, langs: list[str], dest: Path, only: list[str] | None
     return dest
 
 
+def quiet_kernels(ipython_dir: Path) -> None:
+    """Kernels started by this build log only real failures: without this, every page prints ipykernel's warning
+    about unencrypted local TCP, and shutting a kernel down prints a KeyboardInterrupt, which reads like a broken
+    build. Errors in cells are still reported by the build itself."""
+    profile = ipython_dir / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.IPKernelApp.log_level = "CRITICAL"\nc.HistoryManager.enabled = False\n', encoding="utf8"
+    )
+    os.environ["IPYTHONDIR"] = str(ipython_dir)
+
+
 def build(
     root: Path,
     langs: list[str] | None = None,
@@ -80,6 +93,7 @@ def build(
         raise BuildError(describe_unmatched(missing, book))
 
     static = assets.stage(root / "node_modules", out / "assets")
+    quiet_kernels(out / "ipython")
     defaults, _ = get_final_config(user_yaml=root / "_config.yml", cli_config={"latex_individualpages": False})
     extensions = [e for e in defaults["extensions"] if e not in DROPPED_EXTENSIONS]
     toc = partial_toc(root, list(languages), out / "partial_toc.yml", only) if partial else root / "_toc.yml"
