@@ -110,15 +110,19 @@ def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
     if matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild, nothing shared
         argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
-    rlimits = ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
-               f"--fsize={limits.file_bytes}", f"--nproc={limits.processes}", "--core=0", "--"]
+    rlimits = _prlimit(limits, f"--nproc={limits.processes}")
     return [*_bwrap_args(inputs, limits, list(extra_ro), list(extra_rw)), *drop, *rlimits, *argv]
 
 
-def unconfined_command(argv: list[str], limits: Limits = Limits()) -> list[str]:
-    """Resource limits only, for an instructor who chose to grade without the sandbox (see SandboxPolicy)."""
+def _prlimit(limits: Limits, *more: str) -> list[str]:
     return ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
-            f"--fsize={limits.file_bytes}", "--core=0", "--", *argv]
+            f"--fsize={limits.file_bytes}", *more, "--core=0", "--"]
+
+
+def unconfined_command(argv: list[str], limits: Limits = Limits()) -> list[str]:
+    """Resource limits only, for an instructor who chose to grade without the sandbox (see SandboxPolicy). No
+    process limit: as root it would not bind, and as the instructor it would count their own processes."""
+    return [*_prlimit(limits), *argv]
 
 
 UNCONFINED_ENV = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
