@@ -162,16 +162,20 @@ def cross_entropy_grad(logits, y):
 # --- lab 04: a small tensor autograd ---------------------------------------------------------
 
 class Tensor:
-    """The engine of lab 04 (same protocol as the notebook's): data, grad, parents, _backward."""
+    """The engine of lab 04 (same protocol as the notebook's): data, grad, parents, _backward.
 
-    def __init__(self, data, parents=(), backward=None):
+    ``op`` names the operation that made a node (``None`` for a leaf), so that the grader can rebuild the same
+    graph with the learner's own ``Tensor`` in the sandbox (gradcourse/scoring/graph.py)."""
+
+    def __init__(self, data, parents=(), backward=None, op=None):
         self.data = np.asarray(data, dtype=np.float64)
         self.grad = np.zeros_like(self.data)
         self.parents = tuple(parents)
         self._backward = backward or (lambda: None)
+        self.op = op
 
     def __add__(self, other):
-        out = Tensor(self.data + other.data, (self, other))
+        out = Tensor(self.data + other.data, (self, other), op="add")
 
         def _backward():
             self.grad += unbroadcast(out.grad, self.data.shape)
@@ -180,7 +184,7 @@ class Tensor:
         return out
 
     def __mul__(self, other):
-        out = Tensor(self.data * other.data, (self, other))
+        out = Tensor(self.data * other.data, (self, other), op="mul")
 
         def _backward():
             self.grad += unbroadcast(other.data * out.grad, self.data.shape)
@@ -189,7 +193,7 @@ class Tensor:
         return out
 
     def __matmul__(self, other):
-        out = Tensor(self.data @ other.data, (self, other))
+        out = Tensor(self.data @ other.data, (self, other), op="matmul")
 
         def _backward():
             dA, dB = matmul_backward(self.data, other.data, out.grad)
@@ -199,7 +203,7 @@ class Tensor:
         return out
 
     def relu(self):
-        out = Tensor(np.maximum(self.data, 0.0), (self,))
+        out = Tensor(np.maximum(self.data, 0.0), (self,), op="relu")
 
         def _backward():
             self.grad += (self.data > 0) * out.grad
@@ -207,7 +211,7 @@ class Tensor:
         return out
 
     def sum(self):
-        out = Tensor(self.data.sum(), (self,))
+        out = Tensor(self.data.sum(), (self,), op="sum")
 
         def _backward():
             self.grad += sum_backward(out.grad, self.data.shape)
@@ -215,7 +219,7 @@ class Tensor:
         return out
 
     def cross_entropy(self, y):
-        out = Tensor(cross_entropy(self.data, y), (self,))
+        out = Tensor(cross_entropy(self.data, y), (self,), op=("cross_entropy", y))
 
         def _backward():
             self.grad += cross_entropy_grad(self.data, y) * out.grad

@@ -12,6 +12,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import graph  # noqa: E402
 import wire  # noqa: E402
 
 channel_in = os.fdopen(os.dup(0), "rb")
@@ -61,11 +62,24 @@ def callback(handle):
     return call_grader
 
 
-def resolve(arg):
+def resolve(arg, graphs):
     if isinstance(arg, dict) and set(arg) == {"__callback__"}:
         return callback(arg["__callback__"])
     if isinstance(arg, dict) and set(arg) == {"__learner__"}:
         return namespace.get(arg["__learner__"])
+    if isinstance(arg, dict) and set(arg) == {"__graph__"}:
+        if "Tensor" not in namespace:
+            raise NameError("name 'Tensor' is not defined")
+        built = graph.rebuild(arg["__graph__"], namespace["Tensor"])  # the notebook's own engine
+        graphs[id(built[-1])] = built
+        return built[-1]
+    return arg
+
+
+def after(arg, graphs):
+    """What the grader gets back of an argument: the array as the call left it, or a graph's gradients."""
+    if id(arg) in graphs:
+        return {"grads": graph.grads(graphs[id(arg)])}
     return arg
 
 
@@ -81,12 +95,16 @@ def handle(request):
         fn = namespace.get(request["name"])
         if not callable(fn):
             return {"ok": False, "error": f"NameError: {request['name']!r} is not defined"}
-        args = [resolve(a) for a in request.get("args", [])]
+        graphs, sent = {}, request.get("args", [])
         try:
+            args = [resolve(a, graphs) for a in sent]
             result = fn(*args)
+            # Functions passed in (the grader's or the learner's own) have nothing to send back.
+            args_after = [after(a, graphs) for a, raw in zip(args, sent)
+                          if not (isinstance(raw, dict) and set(raw) & {"__callback__", "__learner__"})]
         except BaseException as exc:  # noqa: BLE001
             return {"ok": False, "error": describe(exc)}
-        return {"ok": True, "result": result, "args_after": [a for a in args if not callable(a)]}
+        return {"ok": True, "result": result, "args_after": args_after}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import sandbox
-from . import wire
+from . import graph, wire
 
 HERE = Path(__file__).resolve().parent
 # Session-wide: a call has its own wall-clock limit, the process a CPU budget for all of them.
@@ -161,6 +161,8 @@ class LearnerFunction:
             elif callable(arg):
                 callbacks[len(callbacks)] = arg
                 sent.append({"__callback__": len(callbacks) - 1})
+            elif graph.is_node(arg):
+                sent.append({"__graph__": graph.describe(arg)})  # rebuilt over there with the notebook's Tensor
             else:
                 sent.append(arg)
         reply = self.process._ask({"op": "call", "name": self.__name__, "args": sent},
@@ -171,6 +173,8 @@ class LearnerFunction:
         for mine, after in zip(data_args, reply.get("args_after", [])):  # so checks can see a mutated input
             if isinstance(mine, np.ndarray) and isinstance(after, np.ndarray) and after.shape == mine.shape:
                 np.copyto(mine, after, casting="unsafe")
+            elif graph.is_node(mine) and isinstance(after, dict) and isinstance(after.get("grads"), list):
+                graph.take_grads(mine, after["grads"])
         return reply.get("result")
 
 
