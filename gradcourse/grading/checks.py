@@ -827,7 +827,9 @@ def _expect_grads(leaves, want, lang, where, hint):
        "seeds dL/dL = 1 and runs every _backward once, from the loss to the leaves",
        "siembra dL/dL = 1 y ejecuta cada _backward una vez, de la pérdida a las hojas")
 def _(student, rng, lang):
-    a, w = _leaf(rng, (3,)), _leaf(rng, (3,))
+    # Some entries through the relu and some blocked, so that leaving every gradient at zero cannot pass.
+    a = ref.Tensor(rng.uniform(0.5, 1.5, 4))
+    w = ref.Tensor(rng.uniform(0.5, 1.5, 4) * rng.permutation([1.0, 1.0, -1.0, -1.0]))
     L = ((a * w).relu() * ref.Tensor(2.0)).sum()
     _run_backward(student, L, lang, "L = sum(2 relu(a * w))")
     mask = (a.data * w.data > 0) * 2.0
