@@ -19,6 +19,4 @@ c.OverwriteCells.add_missing_cells = True
 # process, the notebook runs in a sandboxed kernel, outputs are capped and feedback has no hidden tests.
 from gradcourse.scoring.config import harden  # noqa: E402
 
-# Lab 04's `backward(root)` takes a graph of Tensor objects, which cannot cross to the trusted side yet: its tests
-# run in the sandboxed kernel (files, network and resources are still confined; in-kernel tampering is not).
-harden(c, kernel_scored=("lab04-en", "lab04-es"))
+harden(c)

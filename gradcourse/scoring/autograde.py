@@ -29,7 +29,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
@@ -118,15 +118,9 @@ class TrustedScores(NbGraderPreprocessor):
     secret_file = Unicode(".gradcourse-secret", help="Course secret mixed into every student's hidden inputs "
                           "(relative to the course folder; created on first use)").tag(config=True)
 
-    kernel_scored = List(Unicode(), help="Assignments whose checks take objects that cannot leave the learner's "
-                         "process yet: their test cells are scored in the sandboxed kernel instead").tag(config=True)
-
     def preprocess(self, nb, resources):
         meta = resources.get("nbgrader", {})
         student, assignment = meta.get("student", "instructor"), meta.get("assignment", "")
-        if assignment in self.kernel_scored:
-            self.log.warning("%s is scored inside the learner's (sandboxed) kernel, not outside it", assignment)
-            return nb, resources
         lang = language_of(assignment)
         hidden_seed = seed_for(f"{course_secret(Path(self.secret_file))}:{student}")
         tests = [cell for cell in nb.cells if is_test_cell(cell)]
@@ -186,8 +180,6 @@ class SandboxedExecute(Execute):
     """nbgrader's Execute, with the kernel in the sandbox, test cells left to TrustedScores, a notebook deadline."""
 
     notebook_seconds = Float(120.0, help="Wall-clock limit for the whole notebook").tag(config=True)
-    kernel_scored = List(Unicode(), help="Assignments whose test cells run in this (sandboxed) kernel; see "
-                         "TrustedScores.kernel_scored").tag(config=True)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -198,11 +190,10 @@ class SandboxedExecute(Execute):
         if not SandboxPolicy(config=self.config).confined():
             self.kernel_manager_class = AsyncKernelManager
         self._deadline = time.monotonic() + self.notebook_seconds
-        self._run_tests = resources.get("nbgrader", {}).get("assignment") in self.kernel_scored
         return super().preprocess(nb, resources, km=km)
 
     def preprocess_cell(self, cell, resources, index):
-        if is_test_cell(cell) and not self._run_tests:
+        if is_test_cell(cell):
             cell.outputs = []
             return cell, resources
         if cell.cell_type == "code" and time.monotonic() > self._deadline:

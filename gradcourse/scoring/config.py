@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def harden(c, kernel_scored: tuple[str, ...] = ()) -> None:
-    """Score outside the learner's process, run the notebook in a sandboxed kernel, cap every output.
-
-    ``kernel_scored`` names assignments whose checks cannot yet run outside the learner's process (their
-    functions take objects, not numbers): those are scored in the sandboxed kernel, with a warning each run."""
+def harden(c) -> None:
+    """Score outside the learner's process, run the notebook in a sandboxed kernel, cap every output."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                         IgnorePattern, LimitOutput, SaveAutoGrades)
@@ -27,8 +24,6 @@ def harden(c, kernel_scored: tuple[str, ...] = ()) -> None:
     c.SandboxedExecute.timeout = 30
     c.SandboxedExecute.notebook_seconds = 180
     c.SandboxedExecute.interrupt_on_timeout = True
-    c.SandboxedExecute.kernel_scored = list(kernel_scored)
-    c.TrustedScores.kernel_scored = list(kernel_scored)
 
 
 class NotHardened(RuntimeError):
