@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import contextlib
 import functools
 import shutil
-import http.server
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from gradcourse.book.serve import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = (ROOT / "book" / "en" / "index.md").read_text(encoding="utf8").split("---\n", 2)[1]
@@ -22,23 +21,10 @@ def built_book() -> Path:
     return build(ROOT).parent
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextlib.contextmanager
 def serve(site: Path):
-    """Serve a built site on localhost, as a reader's browser would get it; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Serve a built site on localhost, as a reader's browser would get it: with the server `make serve` runs
+    (gzip for text). A context manager yielding its base URL."""
+    return serving(site)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import sys
+import threading
 from pathlib import Path
 
 from .build import BuildError, build, find_root, load_config
 from .mirror import code_cells, code_differences, describe_unmatched, replace_code_cells, unmatched_pages
+from .serve import serving
 
 
 def cmd_build(args) -> int:
@@ -64,11 +64,10 @@ def cmd_serve(args) -> int:
     if not (html / "index.html").exists():
         print("error: no built book: run `make book` first", file=sys.stderr)
         return 1
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(f"Serving the book at http://127.0.0.1:{args.port}/ (Ctrl-C stops)")
+    with serving(html, args.port, quiet=False) as url:
+        print(f"Serving the book at {url}/ (Ctrl-C stops)")
         try:
-            server.serve_forever()
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
     return 0
