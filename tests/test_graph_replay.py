@@ -45,7 +45,7 @@ def _score(backward_source: str) -> tuple[bool, dict[str, bool]]:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "backward":
             cell.source = backward_source
     with LearnerProcess(call_seconds=10) as learner:
-        loaded = all(r.ok for r in learner.load(learner_cells(release)))
+        loaded = all(r.ok for r in learner.run([(str(i), src) for i, src in learner_cells(release)]))
         return loaded, {name: run_check(name, learner.function("backward"), HIDDEN_SEED).passed for name in CHECKS}
 
 

@@ -113,7 +113,7 @@ def test_grading_refuses_without_a_sandbox_unless_told(monkeypatch):
         with pytest.warns(UserWarning, match="WITHOUT A SANDBOX"):
             assert autograde.SandboxPolicy(config=config).confined() is False
         with LearnerProcess(confined=False) as learner:
-            learner.load([("<cell>", "def double(x):\n    return 2 * x\n")])
+            learner.run([("<cell>", "def double(x):\n    return 2 * x\n")])
             assert learner.function("double")(21) == 42
     finally:
         autograde._sandbox_starts.cache_clear()

@@ -1,14 +1,16 @@
 """nbgrader preprocessors that take scoring out of the learner's kernel.
 
 Stock ``nbgrader autograde`` runs the hidden tests in the learner's own kernel, after the learner's code, so that
-code can rewrite the tests' world. Here the autograde step is:
+code can rewrite the tests' world. Here the autograde step is one ``SandboxedGrading`` per notebook:
 
-1. ``SandboxedExecute``: run the notebook's own cells (not the test cells) in a kernel inside the sandbox, for the
-   outputs the learner sees in the feedback; nothing it prints or does reaches a score.
-2. ``TrustedScores``: load the learner's code cells in a fresh sandboxed interpreter, call its functions from the
-   named checks in *this* process with the public and the student's hidden inputs, and write each test cell's
-   verdict as that cell's output, which nbgrader's ``SaveAutoGrades`` then turns into points as usual.
-3. ``CapOutputs``: bound what any output can put into the autograded and feedback notebooks.
+1. A fresh interpreter starts inside the sandbox and runs the notebook's own cells (not the test cells) in an
+   IPython shell, for the outputs the learner sees in the feedback; nothing it prints or does reaches a score.
+2. The named checks run in *this* process and call the learner's functions in that interpreter with the public
+   and the student's hidden inputs; only numbers come back. Each test cell gets its verdict as its output, which
+   nbgrader's ``SaveAutoGrades`` then turns into points as usual.
+3. ``CapOutputs`` bounds what any output can put into the autograded and feedback notebooks.
+
+One interpreter per submission, started once: nothing of one student's run is reused for another.
 """
 
 from __future__ import annotations
@@ -16,29 +18,23 @@ from __future__ import annotations
 import ast
 import functools
 import os
-import re
 import secrets
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
 from ..grading.checks import CHECKS, run_check
 from ..grading.context import PUBLIC_SEED, seed_for
-from .session import LearnerProcess
+from .session import CellReport, LearnerProcess
 
-COURSE_PACKAGE = Path(__file__).resolve().parents[1]
-_MAGIC = re.compile(r"^([ \t]*)([%!].*)$", re.M)
 
 
 def is_test_cell(cell) -> bool:
@@ -59,10 +55,18 @@ def checks_in(source: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
-def learner_cells(nb) -> list[tuple[str, str]]:
-    """The code the learner's functions may need: every code cell but the tests, magics turned into no-ops."""
-    return [(f"<cell {i}>", _MAGIC.sub(r"\1pass  # \2", cell.source))
-            for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and not is_test_cell(cell)]
+def learner_cells(nb) -> list[tuple[int, str]]:
+    """(index, source) of every code cell the learner's notebook runs: all but the tests (and empty cells)."""
+    return [(i, cell.source) for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and not is_test_cell(cell) and cell.source.strip()]
+
+
+def given_or_answer(cell) -> bool:
+    """Cells that run even after the notebook's time is up, so that a slow notebook still gets its answers
+    scored: the course's locked cells and the learner's answer cells. Sanitizing has matched each grade_id
+    against the source notebook (unknown ids are dropped, duplicates removed), so there are as many of these as
+    the course made, and the time they can take is bounded."""
+    return bool(cell.metadata.get("nbgrader", {}).get("grade_id")) and (is_solution(cell) or is_locked(cell))
 
 
 def _stream(text: str):
@@ -104,17 +108,27 @@ class SandboxPolicy(LoggingConfigurable):
 def course_secret(path: Path) -> str:
     """The course's secret: without it, a learner who knows the public check code and their own id could compute
     their hidden inputs in advance and hard-code the answers."""
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:  # exclusive create: of graders starting at once, exactly one writes it and all read the same secret
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    for _ in range(100):  # another grader may have created it a moment ago and not written it yet
+        secret = path.read_text().strip()
+        if secret:
+            return secret
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it, or restore the course's secret into it")
 
 
-class TrustedScores(NbGraderPreprocessor):
-    """Score every test cell from the named checks it calls, against the learner's code run in a sandbox."""
+class SandboxedGrading(NbGraderPreprocessor):
+    """Run the notebook in a sandboxed interpreter, then score every test cell from the named checks it calls."""
 
+    cell_seconds = Float(30.0, help="Wall-clock limit of one learner cell").tag(config=True)
+    notebook_seconds = Float(180.0, help="Wall-clock limit for all the learner's cells together").tag(config=True)
     call_seconds = Float(10.0, help="Wall-clock limit of one call to a learner's function").tag(config=True)
-    load_seconds = Float(20.0, help="Wall-clock limit of one learner cell at load time").tag(config=True)
     secret_file = Unicode(".gradcourse-secret", help="Course secret mixed into every student's hidden inputs "
                           "(relative to the course folder; created on first use)").tag(config=True)
 
@@ -123,15 +137,26 @@ class TrustedScores(NbGraderPreprocessor):
         student, assignment = meta.get("student", "instructor"), meta.get("assignment", "")
         lang = language_of(assignment)
         hidden_seed = seed_for(f"{course_secret(Path(self.secret_file))}:{student}")
-        tests = [cell for cell in nb.cells if is_test_cell(cell)]
         started = time.perf_counter()
         confined = SandboxPolicy(config=self.config).confined()
+        deadline = time.monotonic() + self.notebook_seconds
         with LearnerProcess(call_seconds=self.call_seconds, confined=confined) as learner:
-            broken = [r for r in learner.load(learner_cells(nb), self.load_seconds) if not r.ok]
+            cells, reports = learner_cells(nb), []
+            for count, (index, source) in enumerate(cells, start=1):
+                cell = nb.cells[index]
+                if time.monotonic() > deadline and not given_or_answer(cell):
+                    report = CellReport(f"<cell {index}>", False, f"not run: the notebook took more than "
+                                        f"{self.notebook_seconds:g} s", lost=True)
+                else:
+                    report = learner.run_cell(f"<cell {index}>", source, self.cell_seconds, True, count)
+                reports.append(report)
+                cell.outputs, cell.execution_count = notebook_outputs(report, count), count
+            tests = [cell for cell in nb.cells if is_test_cell(cell)]
             for cell in tests:
                 cell.outputs = self._verdict(cell, learner, lang, hidden_seed)
-        self.log.info("Scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells failed to load)",
-                      len(tests), student, assignment, time.perf_counter() - started, learner.restarts, len(broken))
+        self.log.info("Ran %d cells and scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells lost)",
+                      len(cells), len(tests), student, assignment, time.perf_counter() - started,
+                      learner.restarts, sum(r.lost for r in reports))
         return nb, resources
 
     def _verdict(self, cell, learner: LearnerProcess, lang: str, hidden_seed: int):
@@ -150,65 +175,36 @@ class TrustedScores(NbGraderPreprocessor):
         return [_stream("".join(lines))]
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel that runs inside the sandbox and talks over Unix sockets in a folder shared with it."""
-
-    limits = sandbox.Limits(cpu_seconds=300, wall_seconds=3600, output_bytes=1024**2)
-
-    def __init__(self, **kwargs):
-        self._shared = Path(tempfile.mkdtemp(prefix="gradcourse-kernel-"))
-        os.chown(self._shared, sandbox.NOBODY, sandbox.NOBODY)  # the kernel creates its sockets here
-        super().__init__(transport="ipc", ip=str(self._shared / "kernel"), **kwargs)
-        self.connection_file = str(self._shared / "connection.json")
-
-    def write_connection_file(self, **kwargs):
-        result = super().write_connection_file(**kwargs)
-        os.chown(self.connection_file, sandbox.NOBODY, sandbox.NOBODY)  # private to the kernel (and root)
-        return result
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        return sandbox.command(cmd, limits=self.limits, extra_ro=[COURSE_PACKAGE], extra_rw=[self._shared])
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart)
-        if not restart:
-            shutil.rmtree(self._shared, ignore_errors=True)
+_KINDS = {"stream": ("name", "text"), "display_data": ("data", "metadata"),
+          "execute_result": ("data", "metadata"), "error": ("ename", "evalue", "traceback")}
 
 
-class SandboxedExecute(Execute):
-    """nbgrader's Execute, with the kernel in the sandbox, test cells left to TrustedScores, a notebook deadline."""
-
-    notebook_seconds = Float(120.0, help="Wall-clock limit for the whole notebook").tag(config=True)
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
-        super().__init__(**kwargs)
-
-    def preprocess(self, nb, resources, km=None):
-        self._stopped = ""
-        if not SandboxPolicy(config=self.config).confined():
-            self.kernel_manager_class = AsyncKernelManager
-        self._deadline = time.monotonic() + self.notebook_seconds
-        return super().preprocess(nb, resources, km=km)
-
-    def preprocess_cell(self, cell, resources, index):
-        if is_test_cell(cell):
-            cell.outputs = []
-            return cell, resources
-        if cell.cell_type == "code" and time.monotonic() > self._deadline:
-            self._stopped = self._stopped or f"the notebook exceeded {self.notebook_seconds:g} s"
-        if cell.cell_type == "code" and self._stopped:
-            cell.outputs = [_error(f"not run: {self._stopped}")]
-            return cell, resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        except (DeadKernelError, CellTimeoutError, TimeoutError, RuntimeError) as exc:
-            # The learner's notebook killed or wedged its kernel: say so in the feedback and run nothing more.
-            # Scores do not depend on this kernel, so nothing else is lost.
-            self._stopped = f"an earlier cell {'killed' if isinstance(exc, DeadKernelError) else 'wedged'} the kernel"
-            cell.outputs.append(_error(f"{type(exc).__name__}: {exc}"))
-            return cell, resources
+def notebook_outputs(report, count: int) -> list[NotebookNode]:
+    """The outputs a learner's cell reported, rebuilt field by field (anything malformed is dropped), plus a
+    line saying so when the cell hung or killed its interpreter."""
+    outputs = []
+    for raw in report.outputs if isinstance(report.outputs, list) else []:
+        kind = raw.get("output_type") if isinstance(raw, dict) else None
+        if kind not in _KINDS:
+            continue
+        fields = {key: raw.get(key) for key in _KINDS[kind]}
+        if kind == "stream" and not (fields["name"] in ("stdout", "stderr") and isinstance(fields["text"], str)):
+            continue
+        if kind in ("display_data", "execute_result"):
+            data = fields["data"] if isinstance(fields["data"], dict) else {}
+            fields["data"] = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, dict, list))}
+            fields["metadata"] = fields["metadata"] if isinstance(fields["metadata"], dict) else {}
+            if not fields["data"]:
+                continue
+            if kind == "execute_result":
+                fields["execution_count"] = count
+        if kind == "error":
+            fields = {"ename": str(fields["ename"]), "evalue": str(fields["evalue"]),
+                      "traceback": [str(line) for line in fields["traceback"] or []]}
+        outputs.append(new_output(kind, **fields))
+    if report.lost:
+        outputs.append(_error(report.error))
+    return outputs
 
 
 class CapOutputs(NbGraderPreprocessor):

@@ -6,24 +6,21 @@ from pathlib import Path
 
 
 def harden(c) -> None:
-    """Score outside the learner's process, run the notebook in a sandboxed kernel, cap every output."""
+    """Run each notebook in a fresh sandboxed interpreter, score outside it, cap every output."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                         IgnorePattern, LimitOutput, SaveAutoGrades)
 
-    from .autograde import CapOutputs, SandboxedExecute, TrustedScores
+    from .autograde import CapOutputs, SandboxedGrading
 
     c.Autograde.autograde_preprocessors = [
-        SandboxedExecute, TrustedScores, IgnorePattern, ClearMetadataPreprocessor, CapOutputs, LimitOutput,
+        SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, CapOutputs, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     # Stock feedback shows the hidden tests' source (and so the per-student inputs' recipe): strip it.
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     # A learner who deletes or empties a test cell gets it back, scored like any other.
     c.OverwriteCells.add_missing_cells = True
-    c.SandboxedExecute.timeout = 30
-    c.SandboxedExecute.notebook_seconds = 180
-    c.SandboxedExecute.interrupt_on_timeout = True
 
 
 class NotHardened(RuntimeError):
@@ -39,7 +36,7 @@ def verify(course: Path) -> None:
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
-    from .autograde import SandboxedExecute, TrustedScores
+    from .autograde import SandboxedGrading
 
     path = Path(course) / "nbgrader_config.py"
     try:
@@ -48,6 +45,6 @@ def verify(course: Path) -> None:
         raise NotHardened(f"{path} does not load ({type(exc).__name__}: {exc}); nbgrader would grade with its "
                           "unsafe defaults. Fix the file before grading.") from exc
     steps = config.Autograde.get("autograde_preprocessors", []) if isinstance(config, Config) else []
-    if TrustedScores not in steps or SandboxedExecute not in steps:
+    if SandboxedGrading not in steps:
         raise NotHardened(f"{path} does not call gradcourse.scoring.config.harden(c): grading would run the "
                           "hidden tests inside the learner's kernel.")

@@ -1,4 +1,4 @@
-"""Runs inside the sandbox: loads the learner's code cells, then answers calls to their functions.
+"""Runs inside the sandbox: runs the learner's code cells (shell.py), then answers calls to their functions.
 
 Requests and replies travel as frames (see wire.py) on the process's original stdin/stdout; the learner's own
 prints are moved to stderr so they cannot corrupt the channel by accident. What the learner's code does here
@@ -19,9 +19,14 @@ channel_in = os.fdopen(os.dup(0), "rb")
 channel_out = os.fdopen(os.dup(1), "wb")
 os.dup2(2, 1)
 sys.stdin = open(os.devnull)
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+
+
+def _stand_in(attr):
+    if attr.startswith("__"):  # tools that walk sys.modules (tracebacks, inspect) ask for __file__ and the like
+        raise AttributeError(attr)
+    return lambda *args, **kwargs: None
 
 
 class CourseStub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -38,7 +43,7 @@ class CourseStub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module):
         module.__path__ = []
-        module.__getattr__ = lambda attr: (lambda *args, **kwargs: None)
+        module.__getattr__ = _stand_in
 
 
 sys.meta_path.insert(0, CourseStub())
@@ -86,11 +91,9 @@ def after(arg, graphs):
 def handle(request):
     op = request.get("op")
     if op == "exec":
-        try:
-            exec(compile(request["source"], request.get("name", "<cell>"), "exec"), namespace)
-            return {"ok": True}
-        except BaseException as exc:  # noqa: BLE001 - SystemExit from learner code is just a failed cell
-            return {"ok": False, "error": describe(exc)}
+        ok, outputs = shell.run(request["source"], namespace, request.get("count", 1))
+        error = next((f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"), "")
+        return {"ok": ok, "error": error, "outputs": outputs if request.get("outputs") else []}
     if op == "call":
         fn = namespace.get(request["name"])
         if not callable(fn):
@@ -107,6 +110,11 @@ def handle(request):
         return {"ok": True, "result": result, "args_after": args_after}
     return {"ok": False, "error": f"unknown request {op!r}"}
 
+
+import shell  # noqa: E402 - after the course stub is in place: IPython's start-up must not find the real package
+
+shell.shell(namespace)
+wire.write_frame(channel_out, {"ok": True, "ready": True})  # start-up is not charged to the first cell
 
 while True:
     try:

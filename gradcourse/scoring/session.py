@@ -27,6 +27,8 @@ from . import graph, wire
 HERE = Path(__file__).resolve().parent
 # Session-wide: a call has its own wall-clock limit, the process a CPU budget for all of them.
 SESSION_LIMITS = sandbox.Limits(cpu_seconds=120, wall_seconds=3600, output_bytes=256 * 1024)
+REPLAY_SLACK = 3
+START_SECONDS = 60
 
 
 class LearnerTimeout(Exception):
@@ -42,6 +44,8 @@ class CellReport:
     name: str
     ok: bool
     error: str = ""
+    outputs: list = field(default_factory=list)  # as the sandbox reported them: to be checked before use
+    lost: bool = False  # the cell hung or killed its interpreter (so it is left out of restarts)
 
 
 @dataclass
@@ -72,6 +76,14 @@ class LearnerProcess:
         self._replies: queue.Queue = queue.Queue()
         threading.Thread(target=self._read_replies, args=(self._proc.stdout, self._replies), daemon=True).start()
         self._stderr = sandbox.CappedReader(self._proc.stderr, self.limits.output_bytes)
+        try:
+            ready = self._replies.get(timeout=START_SECONDS)
+        except queue.Empty:
+            ready = TimeoutError(f"it did not start within {START_SECONDS} s")
+        if isinstance(ready, Exception):
+            code = self._proc.poll()
+            self.close()
+            raise LearnerCrash(f"the sandboxed interpreter could not start: {_crash_reason(code, ready)}")
 
     @staticmethod
     def _read_replies(stream, replies: queue.Queue) -> None:
@@ -98,10 +110,14 @@ class LearnerProcess:
         self.close()
 
     def _ask(self, request: dict, seconds: float, callbacks: dict | None = None):
-        if self._proc is None:
+        while self._proc is None:  # bring a restarted process back to where the last one was
             self._start()
-            for name, source in self.cells:  # bring a restarted process back to where the last one was
-                self._request({"op": "exec", "name": name, "source": source}, seconds)
+            for cell in list(self.cells):
+                try:  # these ran within their limit once; a loaded machine gets some slack the second time
+                    self._request({"op": "exec", "name": cell[0], "source": cell[1]}, REPLAY_SLACK * seconds)
+                except (LearnerTimeout, LearnerCrash):
+                    self.cells.remove(cell)  # it no longer runs as it did: start again without it
+                    break
         return self._request(request, seconds, callbacks)
 
     def _send(self, message: dict) -> None:
@@ -131,17 +147,23 @@ class LearnerProcess:
             return reply
 
     # -- what the grader uses ------------------------------------------------------------------------------
-    def load(self, cells: list[tuple[str, str]], seconds: float = 20.0) -> list[CellReport]:
-        """Run code cells in order; a cell that hangs or crashes is reported and left out of later restarts."""
-        for name, source in cells:
-            try:
-                reply = self._ask({"op": "exec", "name": name, "source": source}, seconds)
-            except (LearnerTimeout, LearnerCrash) as exc:
-                self.reports.append(CellReport(name, False, f"{type(exc).__name__}: {exc}"))
-                continue
+    def run_cell(self, name: str, source: str, seconds: float = 20.0, outputs: bool = False,
+                 count: int = 1) -> CellReport:
+        """Run one code cell, with its outputs if asked; one that hangs or crashes is reported and left out of
+        later restarts."""
+        try:
+            reply = self._ask({"op": "exec", "name": name, "source": source, "outputs": outputs, "count": count},
+                              seconds)
+        except (LearnerTimeout, LearnerCrash) as exc:
+            report = CellReport(name, False, f"{type(exc).__name__}: {exc}", lost=True)
+        else:
             self.cells.append((name, source))
-            self.reports.append(CellReport(name, bool(reply.get("ok")), reply.get("error", "")))
-        return self.reports
+            report = CellReport(name, bool(reply.get("ok")), str(reply.get("error", "")), reply.get("outputs") or [])
+        self.reports.append(report)
+        return report
+
+    def run(self, cells: list[tuple[str, str]], seconds: float = 20.0) -> list[CellReport]:
+        return [self.run_cell(name, source, seconds, count=i) for i, (name, source) in enumerate(cells, start=1)]
 
     def function(self, name: str) -> "LearnerFunction":
         return LearnerFunction(self, name)

@@ -29,10 +29,9 @@ HONEST = ["h-ana", "h-bruno"]
 CONTROL = "x-control"  # the wrong base with no attack: what wrong code earns honestly (e.g. not mutating input)
 # Small limits so that each misbehaving notebook costs seconds, not minutes.
 TEST_LIMITS = """
-c.SandboxedExecute.timeout = 2
-c.SandboxedExecute.notebook_seconds = 8
-c.TrustedScores.call_seconds = 3
-c.TrustedScores.load_seconds = 3
+c.SandboxedGrading.cell_seconds = 5
+c.SandboxedGrading.notebook_seconds = 8
+c.SandboxedGrading.call_seconds = 3
 """
 # The stated bound for the whole attacker batch: what the limits above allow each misbehaving notebook, with room
 # for a loaded machine (measured: about 210 s on 2 cores). A grader that hung on one submission would blow it.
