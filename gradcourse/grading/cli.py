@@ -3,7 +3,8 @@
     generate            regenerate grader/source, grader/release, labs/, solutions/labs/ from grader/labsrc
     release             nbgrader generate_assignment for every lab and language (fills the gradebook)
     collect FOLDER      copy learners' notebooks into grader/submitted/<student>/<assignment>/
-    autograde           nbgrader autograde every assignment that has submissions, with progress
+    autograde [A ...]   nbgrader autograde every assignment (or those named) that has submissions, with progress;
+                        --jobs N grading processes side by side, --shard K/N for one machine's share of a class
     feedback            nbgrader generate_feedback (HTML per student in grader/feedback/)
     export              nbgrader export, then one score per lab per student in grader/grades_by_lab.csv
     summary             per-check table of the class and one line per problem submission
@@ -15,19 +16,19 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import labgen
+from . import batch, labgen
 from .compare import tr
 from .submissions import inspect_course, lab_of, student_dirs
 
-_AUTOGRADING = re.compile(r"Autograding .*?/autograded/([^/]+)/([^/]+)/")
-_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
 
 
 def _course(args):
@@ -97,43 +98,60 @@ def cmd_collect(args):
     print(f"{count} notebooks collected")
 
 
-def _register_students(course):
+def gradebook_url(course) -> str:
+    """The course's gradebook: ``CourseDirectory.db_url`` from its nbgrader_config.py (a server database when
+    several machines grade), else nbgrader's default file."""
+    from traitlets.config.loader import PyFileConfigLoader
+    path = Path(course) / "nbgrader_config.py"
+    url = ""
+    if path.exists():
+        url = PyFileConfigLoader(path.name, str(path.parent)).load_config().CourseDirectory.get("db_url", "")
+    return url or f"sqlite:///{Path(course) / 'gradebook.db'}"
+
+
+def _register_students(course, students):
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for s in student_dirs(course):
+    with Gradebook(gradebook_url(course)) as gb:
+        for s in students:
             gb.update_or_create_student(s)
 
 
 def cmd_autograde(args):
     course = _course(args)
+    from gradcourse.scoring.autograde import course_secret
     from gradcourse.scoring.config import NotHardened, verify
     try:
         verify(course)
-    except NotHardened as exc:
+        shard = batch.parse_shard(args.shard) if args.shard else (0, 1)
+    except (NotHardened, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _register_students(course)          # so that a student whose only notebook is unreadable still gets a 0
+    everyone = student_dirs(course)
+    mine = [s for s in everyone if batch.in_shard(s, shard)]
+    wanted = set(args.assignment or []) | set(args.assignments or [])
     todo = [a for a in assignments(course)
-            if any((course / "submitted" / s / a).is_dir() for s in student_dirs(course))
-            and (not args.assignment or a in args.assignment)]
-    total = sum((course / "submitted" / s / a).is_dir() for a in todo for s in student_dirs(course))
-    done = [0]
+            if any((course / "submitted" / s / a).is_dir() for s in mine) and (not wanted or a in wanted)]
+    _register_students(course, mine)    # so that a student whose only notebook is unreadable still gets a 0
+    course_secret(course / ".gradcourse-secret")  # made once, before the processes that read it start
+    total = sum((course / "submitted" / s / a).is_dir() for a in todo for s in mine)
+    groups = batch.split(mine, args.jobs)
+    where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
+    print(f"{where}{total} submissions of {len(mine)} students, {len(groups)} grading processes", flush=True)
+    progress = batch.Progress(total)
+    pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
+    started = time.perf_counter()
 
-    def progress(line):
-        m = _AUTOGRADING.search(line)
-        if m:
-            done[0] += 1
-            print(f"[{done[0]}/{total}] autograde {m.group(2)} {m.group(1)}", flush=True)
-        m = _FAILED.search(line)
-        if m:
-            print(f"    could not grade {m.group(1)} for {m.group(2)} (see `summary`)", flush=True)
+    def run(exclude, on_line):
+        only = [f"--CourseDirectory.student_id_exclude={exclude}"] if exclude else []
+        if pattern:   # one nbgrader process for all its assignments
+            return nbgrader(course, "autograde", "--force", f"--CourseDirectory.assignment_id={pattern}", *only,
+                            on_line=on_line)
+        return max(nbgrader(course, "autograde", a, "--force", *only, on_line=on_line) for a in todo)
 
-    if todo == assignments(course):   # one nbgrader process for the whole class
-        nbgrader(course, "autograde", "--force", "--CourseDirectory.assignment_id=*", on_line=progress)
-    else:
-        for a in todo:
-            nbgrader(course, "autograde", a, "--force", on_line=progress)
-    print(f"autograded {done[0]} of {total} submissions; run `summary` for problems")
+    if todo:
+        batch.run_groups(run, everyone, groups, progress)
+    print(f"autograded {progress.done} of {total} submissions in {time.perf_counter() - started:.1f} s; "
+          "run `summary` for problems")
 
 
 def cmd_feedback(args):
@@ -177,7 +195,7 @@ def check_table(course):
     """{(lab, grade_id): [passed, graded, max_points, kind]} from the gradebook, languages merged."""
     from nbgrader.api import Gradebook
     table = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(gradebook_url(course)) as gb:
         for assignment in gb.assignments:
             for sub in assignment.submissions:
                 for nb in sub.notebooks:
@@ -197,7 +215,8 @@ def check_table(course):
 def cmd_summary(args):
     course = _course(args)
     lang = args.lang
-    table = check_table(course) if (course / "gradebook.db").exists() else {}
+    has_gradebook = (course / "gradebook.db").exists() or not gradebook_url(course).startswith("sqlite")
+    table = check_table(course) if has_gradebook else {}
     head = tr(lang, "check", "comprobación"), tr(lang, "points", "puntos"), tr(lang, "passed", "aprobadas")
     print(f"{'lab':6} {head[0]:42} {head[1]:>6} {head[2]:>10}")
     for (lab, gid), (passed, graded, pts, kind) in sorted(table.items()):
@@ -229,7 +248,11 @@ def build_parser():
     c.add_argument("folder")
     c.set_defaults(fn=cmd_collect)
     a = sub.add_parser("autograde", help="nbgrader autograde, with progress")
-    a.add_argument("--assignment", action="append")
+    a.add_argument("assignments", nargs="*", help="assignments to grade (default: every one with submissions)")
+    a.add_argument("--assignment", action="append", help=argparse.SUPPRESS)  # older spelling, still accepted
+    a.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="grading processes side by side (default: one per core)")
+    a.add_argument("--shard", help="K/N: grade only the students whose id hashes to shard K of N (0 <= K < N)")
     a.set_defaults(fn=cmd_autograde)
     sub.add_parser("feedback", help="nbgrader generate_feedback").set_defaults(fn=cmd_feedback)
     sub.add_parser("export", help="grades.csv and grades_by_lab.csv").set_defaults(fn=cmd_export)

@@ -1,11 +1,12 @@
-"""The instructor CLI's own logic, without running nbgrader: collect, problem lines, merging languages."""
+"""The instructor CLI's own logic, without running nbgrader: collect, problem lines, merging languages, shards."""
 import shutil
 import subprocess
 import sys
 
 import nbformat
 
-from gradcourse.grading.cli import main, merged_scores
+from gradcourse.grading import batch
+from gradcourse.grading.cli import gradebook_url, main, merged_scores
 from gradcourse.grading.submissions import inspect_course
 
 from .conftest import REPO
@@ -69,3 +70,34 @@ def test_help_lists_every_step():
                          cwd=REPO).stdout
     for step in ("generate", "release", "collect", "autograde", "feedback", "export", "summary"):
         assert step in out
+
+
+def test_shards_split_a_class_into_disjoint_parts_that_cover_it():
+    students = [f"student{i:03d}" for i in range(300)] + ["ana", "Zoë", "x-1"]
+    for n in (1, 2, 3, 7):
+        owners = {s: [k for k in range(n) if batch.in_shard(s, (k, n))] for s in students}
+        assert all(len(found) == 1 for found in owners.values()), n
+        if n > 1:  # and no shard is left empty or takes nearly everything
+            sizes = [sum(found == [k] for found in owners.values()) for k in range(n)]
+            assert min(sizes) > len(students) / n / 2, sizes
+
+
+def test_jobs_get_similar_shares_of_the_class():
+    groups = batch.split([f"s{i}" for i in range(10)], 3)
+    assert sorted(len(g) for g in groups) == [3, 3, 4]
+    assert sorted(s for g in groups for s in g) == sorted(f"s{i}" for i in range(10))
+    assert batch.split(["only"], 4) == [["only"]]
+
+
+def test_a_bad_shard_is_refused_with_a_clear_message(tmp_path, capsys):
+    course = _course(tmp_path)
+    shutil.copy(REPO / "grader" / "nbgrader_config.py", course)
+    assert main(["--course", str(course), "autograde", "--shard", "4/4"]) == 2
+    assert "--shard wants K/N with 0 <= K < N" in capsys.readouterr().err
+
+
+def test_the_gradebook_follows_the_course_db_url(tmp_path):
+    course = _course(tmp_path)
+    assert gradebook_url(course) == f"sqlite:///{course / 'gradebook.db'}"
+    (course / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.db_url = "postgresql://g@db/x"\n')
+    assert gradebook_url(course) == "postgresql://g@db/x"
