@@ -15,6 +15,8 @@ from gradcourse.scoring import graph
 from gradcourse.scoring.autograde import learner_cells
 from gradcourse.scoring.session import LearnerProcess
 
+from labs.fixtures.implementations import IMPLEMENTATIONS  # tests/ has no __init__.py, so pytest puts it on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = ("backward.chain", "backward.diamond", "backward.mlp")
 HIDDEN_SEED = 987654321
@@ -49,20 +51,7 @@ def _score(backward_source: str) -> tuple[bool, dict[str, bool]]:
         return loaded, {name: run_check(name, learner.function("backward"), HIDDEN_SEED).passed for name in CHECKS}
 
 
-HONEST = '''
-def backward(root):
-    order, seen = [], set()
-    def visit(node):
-        if id(node) not in seen:
-            seen.add(id(node))
-            for p in node.parents:
-                visit(p)
-            order.append(node)
-    visit(root)
-    root.grad = np.ones_like(root.data)
-    for node in reversed(order):
-        node._backward()
-'''
+HONEST = IMPLEMENTATIONS["backward"]["honest"]["kahn"]  # a different algorithm from the course's own
 
 
 @pytest.mark.parametrize("name, source, expect", [
