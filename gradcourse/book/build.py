@@ -8,12 +8,13 @@ identical, so the second language reuses the first one's outputs instead of runn
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from . import assets
+from . import assets, fingerprint
 from .mirror import describe_unmatched, unmatched_pages
 
 LANDING = Path(__file__).parent / "templates" / "landing.html"
@@ -77,10 +78,10 @@ def build(
     partial: bool = False,
     only: list[str] | None = None,
 ) -> Path:
-    """Build the books; return the landing page. Raises BuildError naming what failed."""
-    from jupyter_book.config import get_final_config
-    from jupyter_book.sphinx import build_sphinx
+    """Build the books; return the landing page. Raises BuildError naming what failed.
 
+    A language whose inputs are unchanged since its last successful build is not handed to Sphinx at all (see
+    fingerprint), and jupyter-book is imported only if some language needs building."""
     config = load_config(root)
     languages: dict = config["languages"]
     langs = langs or list(languages)
@@ -92,15 +93,49 @@ def build(
     if missing and not partial:
         raise BuildError(describe_unmatched(missing, book))
 
+    toc = partial_toc(root, list(languages), out / "partial_toc.yml", only) if partial else root / "_toc.yml"
+    cache = out / ".jupyter_cache"
+    options = {"partial": partial, "only": only, "out": str(out)}
+    sphinx = None
+    failed = []
+    for lang in langs:
+        name, html, stamp = languages[lang]["name"], out / "html" / lang, out / "doctrees" / lang / fingerprint.STAMP
+        # Taken per language, just before its build: the previous language may have filled the shared cache.
+        before = fingerprint.inputs(root, lang, toc, cache, options)
+        if fingerprint.is_current(stamp, before, html):
+            print(f"== the {name} book (book/{lang}) is up to date ==", flush=True)
+            continue
+        stamp.unlink(missing_ok=True)  # a build that fails half-way leaves no claim that the HTML is current
+        started = time.perf_counter()
+        print(f"== building the {name} book (book/{lang}) ==", flush=True)
+        sphinx = sphinx or sphinx_runner(root, out, toc, partial, languages)
+        status = sphinx(lang)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            failed.append(lang)
+            print(f"== the {lang} book FAILED after {seconds:.1f} s (warnings are errors; see above) ==", flush=True)
+        else:
+            fingerprint.record(stamp, before, fingerprint.inputs(root, lang, toc, cache, options), html)
+            print(f"== {lang} built in {seconds:.1f} s ==", flush=True)
+    if failed:
+        raise BuildError(f"the book did not build for: {', '.join(failed)}")
+    return write_landing(out / "html", languages)
+
+
+def sphinx_runner(root: Path, out: Path, toc: Path, partial: bool, languages: dict):
+    """Set up what every Sphinx run shares; return a function that builds one language and returns its status."""
+    # jsonschema compiles a grammar for its "iri" format check on import, over a second of every build; neither
+    # jupyter-book's config schema nor nbformat's uses that format, so this process goes without it.
+    sys.modules.setdefault("rfc3987_syntax", None)
+    from jupyter_book.config import get_final_config
+    from jupyter_book.sphinx import build_sphinx
+
     static = assets.stage(root / "node_modules", out / "assets")
     quiet_kernels(out / "ipython")
     defaults, _ = get_final_config(user_yaml=root / "_config.yml", cli_config={"latex_individualpages": False})
     extensions = [e for e in defaults["extensions"] if e not in DROPPED_EXTENSIONS]
-    toc = partial_toc(root, list(languages), out / "partial_toc.yml", only) if partial else root / "_toc.yml"
-    failed = []
-    for lang in langs:
-        started = time.perf_counter()
-        print(f"== building the {languages[lang]['name']} book (book/{lang}) ==", flush=True)
+
+    def run(lang: str) -> int:
         overrides = {
             "external_toc_path": toc.as_posix(),
             "extensions": extensions,
@@ -114,8 +149,8 @@ def build(
             "course_require_mirror": not partial,
             **languages[lang].get("sphinx", {}),
         }
-        status = build_sphinx(
-            book / lang,
+        return build_sphinx(
+            root / "book" / lang,
             out / "html" / lang,
             noconfig=True,
             path_config=str(root / "_config.yml"),
@@ -125,15 +160,8 @@ def build(
             keep_going=True,
             quiet=True,
         )
-        seconds = time.perf_counter() - started
-        if status != 0:
-            failed.append(lang)
-            print(f"== the {lang} book FAILED after {seconds:.1f} s (warnings are errors; see above) ==", flush=True)
-        else:
-            print(f"== {lang} built in {seconds:.1f} s ==", flush=True)
-    if failed:
-        raise BuildError(f"the book did not build for: {', '.join(failed)}")
-    return write_landing(out / "html", languages)
+
+    return run
 
 
 def write_landing(html: Path, languages: dict) -> Path:
