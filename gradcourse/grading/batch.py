@@ -31,10 +31,14 @@ def in_shard(student: str, shard: tuple[int, int]) -> bool:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % n == k
 
 
-def split(students: list[str], jobs: int) -> list[list[str]]:
-    """Round-robin over the sorted ids, so that every process gets a similar share of each kind of student."""
-    groups = [sorted(students)[i::jobs] for i in range(max(1, jobs))]
-    return [g for g in groups if g]
+def split(students: list[str], jobs: int, per_job: int = 4, smallest: int = 8) -> list[list[str]]:
+    """Shares of the class for ``jobs`` processes to take one after another: a few per process, so that one
+    slow share (a notebook that loops until its time limit) does not leave the other cores idle at the end, and
+    not too small, since each share pays for one nbgrader start. Round-robin over the sorted ids, so that every
+    share gets a similar mix of students."""
+    ordered = sorted(students)
+    count = max(1, min(max(1, jobs) * per_job, len(ordered) // smallest))
+    return [share for share in (ordered[i::count] for i in range(count)) if share]
 
 
 @dataclass
@@ -80,8 +84,9 @@ def follow(progress: Progress):
     return on_line
 
 
-def run_groups(run, everyone: list[str], groups: list[list[str]], progress: Progress) -> int:
-    """``run(exclude, on_line)`` runs one nbgrader process; one per group, all at once; returns the worst code."""
+def run_groups(run, everyone: list[str], groups: list[list[str]], progress: Progress, jobs: int) -> int:
+    """``run(exclude, on_line)`` runs one nbgrader process for one group; ``jobs`` at a time, each taking the next
+    group when it is done; returns the worst exit code."""
     def one(group):
         exclude = ",".join(s for s in everyone if s not in set(group))
         on_line = follow(progress)
@@ -90,5 +95,5 @@ def run_groups(run, everyone: list[str], groups: list[list[str]], progress: Prog
         finally:
             on_line(None)
 
-    with ThreadPoolExecutor(max_workers=len(groups) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return max([0, *pool.map(one, groups)])

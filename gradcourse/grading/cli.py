@@ -136,7 +136,8 @@ def cmd_autograde(args):
     total = sum((course / "submitted" / s / a).is_dir() for a in todo for s in mine)
     groups = batch.split(mine, args.jobs)
     where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
-    print(f"{where}{total} submissions of {len(mine)} students, {len(groups)} grading processes", flush=True)
+    print(f"{where}{total} submissions of {len(mine)} students, {min(args.jobs, len(groups))} grading processes "
+          "at a time", flush=True)
     progress = batch.Progress(total)
     pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
     started = time.perf_counter()
@@ -149,7 +150,7 @@ def cmd_autograde(args):
         return max(nbgrader(course, "autograde", a, "--force", *only, on_line=on_line) for a in todo)
 
     if todo:
-        batch.run_groups(run, everyone, groups, progress)
+        batch.run_groups(run, everyone, groups, progress, args.jobs)
     print(f"autograded {progress.done} of {total} submissions in {time.perf_counter() - started:.1f} s; "
           "run `summary` for problems")
 
