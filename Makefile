@@ -33,10 +33,13 @@ check: setup
 labs: setup
 	$(PY) -m gradcourse.grading generate
 
-# Measurements, not tests: each prints a table with the stock tool's figure beside ours (bench/*.py).
+# Measurements, not tests (bench/*.py): book and grading print the stock tool's figure beside ours; labs and pages
+# print each figure beside its target.
 bench: setup
 	$(PY) bench/book.py --repeat 3
 	$(PY) bench/grading.py --students 200
+	$(PY) bench/labs.py --repeat 3
+	$(PY) bench/pages.py --repeat 3
 
 clean:
 	rm -rf _build
