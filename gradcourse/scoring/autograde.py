@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import re
 import secrets
 import time
 import warnings
@@ -32,6 +33,7 @@ from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
 from ..grading.checks import CHECKS, run_check
+from ..grading.compare import tr
 from ..grading.context import PUBLIC_SEED, seed_for
 from .session import CellReport, LearnerProcess
 
@@ -67,6 +69,17 @@ def given_or_answer(cell) -> bool:
     against the source notebook (unknown ids are dropped, duplicates removed), so there are as many of these as
     the course made, and the time they can take is bounded."""
     return bool(cell.metadata.get("nbgrader", {}).get("grade_id")) and (is_solution(cell) or is_locked(cell))
+
+
+_SELF_CHECK = re.compile(r"^\s*self_check\(", re.M)
+
+
+def self_check_note(lang: str):
+    """What a self-check cell shows in the feedback: the course package (and so the self-checks) is not in the
+    sandbox, and an empty cell would look like a check that passed silently."""
+    return _stream(tr(lang, "(Self-checks do not run while grading: the graded cell below gives the verdict.)\n",
+                      "(Las autocomprobaciones no se ejecutan al calificar: el veredicto está en la celda "
+                      "calificada de abajo.)\n"))
 
 
 def _stream(text: str):
@@ -154,6 +167,8 @@ class SandboxedGrading(NbGraderPreprocessor):
                     report = learner.run_cell(f"<cell {index}>", source, self.cell_seconds, True, count)
                 reports.append(report)
                 cell.outputs, cell.execution_count = notebook_outputs(report, count), count
+                if report.ok and not cell.outputs and _SELF_CHECK.search(source):
+                    cell.outputs = [self_check_note(lang)]
             tests = [cell for cell in nb.cells if is_test_cell(cell)]
             for cell in tests:
                 cell.outputs = self._verdict(cell, learner, lang, hidden_seed)
