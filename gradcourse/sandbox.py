@@ -67,7 +67,7 @@ def _interpreter_paths() -> list[Path]:
     return sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()})
 
 
-def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], extra_rw: list[Path] = ()) -> list[str]:
+def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: `apt-get install bubblewrap`")
@@ -79,7 +79,7 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], extra
         "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
     ]
     made: set[Path] = {Path("/")}
-    binds = [("--ro-bind", p) for p in [*_interpreter_paths(), *extra_ro]] + [("--bind", p) for p in extra_rw]
+    binds = [("--ro-bind", p) for p in [*_interpreter_paths(), *extra_ro]]
     for how, path in binds:
         for parent in reversed(path.parents):  # bwrap would create missing parents as 0700, unreadable by nobody
             if parent not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
@@ -104,14 +104,13 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], extra
 
 
 def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
-            extra_ro: list[Path] = (), extra_rw: list[Path] = ()) -> list[str]:
-    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits.
-    ``extra_rw`` folders are shared read-write (e.g. a kernel's connection folder)."""
+            extra_ro: list[Path] = ()) -> list[str]:
+    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits."""
     drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
     if matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild, nothing shared
         argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
     rlimits = _prlimit(limits, f"--nproc={limits.processes}")
-    return [*_bwrap_args(inputs, limits, list(extra_ro), list(extra_rw)), *drop, *rlimits, *argv]
+    return [*_bwrap_args(inputs, limits, list(extra_ro)), *drop, *rlimits, *argv]
 
 
 def _prlimit(limits: Limits, *more: str) -> list[str]:

@@ -16,7 +16,8 @@ c.Execute.timeout = 60
 c.OverwriteCells.add_missing_cells = True
 
 # Grading you can trust (see the instructors' threat-model page): scores are computed outside the learner's
-# process, the notebook runs in a sandboxed kernel, outputs are capped and feedback has no hidden tests.
+# process, the notebook runs once in a fresh sandboxed interpreter, outputs are capped and feedback has no hidden
+# tests.
 from gradcourse.scoring.config import harden  # noqa: E402
 
 harden(c)

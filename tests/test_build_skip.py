@@ -25,8 +25,8 @@ def build(course: Path, ok: bool = True) -> tuple[set[str], set[str]]:
     done = subprocess.run([sys.executable, "-m", "gradcourse.book", "build"], cwd=course, capture_output=True,
                           text=True)
     assert (done.returncode == 0) == ok, done.stdout + done.stderr
-    return set(re.findall(r"== building the \w+ book \(book/(\w+)\)", done.stdout)), \
-        set(re.findall(r"\(book/(\w+)\) is up to date", done.stdout))
+    return set(re.findall(r"== building book/(\w+) ", done.stdout)), \
+        set(re.findall(r"== book/(\w+) \(\w+\) is up to date", done.stdout))
 
 
 def written(site: Path, lang: str) -> dict[str, int]:

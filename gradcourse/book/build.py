@@ -103,11 +103,11 @@ def build(
         # Taken per language, just before its build: the previous language may have filled the shared cache.
         before = fingerprint.inputs(root, lang, toc, cache, options)
         if fingerprint.is_current(stamp, before, html):
-            print(f"== the {name} book (book/{lang}) is up to date ==", flush=True)
+            print(f"== book/{lang} ({name}) is up to date ==", flush=True)
             continue
         stamp.unlink(missing_ok=True)  # a build that fails half-way leaves no claim that the HTML is current
         started = time.perf_counter()
-        print(f"== building the {name} book (book/{lang}) ==", flush=True)
+        print(f"== building book/{lang} ({name}) ==", flush=True)
         sphinx = sphinx or sphinx_runner(root, out, toc, partial, languages)
         status = sphinx(lang)
         seconds = time.perf_counter() - started

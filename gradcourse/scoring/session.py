@@ -55,7 +55,6 @@ class LearnerProcess:
     call_seconds: float = 10.0
     limits: sandbox.Limits = SESSION_LIMITS
     cells: list[tuple[str, str]] = field(default_factory=list)  # (name, source) that loaded without hanging
-    reports: list[CellReport] = field(default_factory=list)
     restarts: int = 0
     confined: bool = True  # False only when the instructor explicitly chose to grade without the sandbox
 
@@ -155,12 +154,9 @@ class LearnerProcess:
             reply = self._ask({"op": "exec", "name": name, "source": source, "outputs": outputs, "count": count},
                               seconds)
         except (LearnerTimeout, LearnerCrash) as exc:
-            report = CellReport(name, False, f"{type(exc).__name__}: {exc}", lost=True)
-        else:
-            self.cells.append((name, source))
-            report = CellReport(name, bool(reply.get("ok")), str(reply.get("error", "")), reply.get("outputs") or [])
-        self.reports.append(report)
-        return report
+            return CellReport(name, False, f"{type(exc).__name__}: {exc}", lost=True)
+        self.cells.append((name, source))
+        return CellReport(name, bool(reply.get("ok")), str(reply.get("error", "")), reply.get("outputs") or [])
 
     def run(self, cells: list[tuple[str, str]], seconds: float = 20.0) -> list[CellReport]:
         return [self.run_cell(name, source, seconds, count=i) for i, (name, source) in enumerate(cells, start=1)]
