@@ -1,17 +1,27 @@
 """Run untrusted learner code in a throw-away sandbox: bubblewrap for what it can see, rlimits for what it can use.
 
 The process sees a read-only system (/usr), the Python interpreter and the course's virtualenv, a read-only copy
-of its own input folder and a small private /tmp. It has no network, runs as ``nobody`` in its own PID, IPC and
-UTS namespaces, and is limited in CPU seconds, address space, file size, processes, wall-clock time and the
-bytes of output it may return. Everything else on the machine (the course's ``source/``, the gradebook, other
+of its own input folder and a small private /tmp. It has no network, runs in its own PID, IPC and UTS
+namespaces, and is limited in CPU seconds, address space, file size, processes, wall-clock time and the bytes of
+output it may return. Everything else on the machine (the course's ``source/``, the gradebook, other
 submissions, the instructor's home) simply does not exist inside.
+
+The process limit is the one limit the kernel counts per user rather than per process, so no two sandboxes may
+share a user: as root each sandbox runs as a uid leased from a reserved range for its lifetime; as anyone else
+(an instructor on a JupyterHub) each sandbox gets its own user namespace, whose count the kernel keeps apart.
+Either way one learner who opens threads up to the limit starves only their own sandbox.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
+import pwd
+import random
 import shutil
+import tempfile
+import time
 import signal
 import subprocess
 import sys
@@ -19,7 +29,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-NOBODY = 65534
+NOBODY = 65534  # the learner's uid as seen inside a user-namespace sandbox
+# Leased to root's sandboxes, one uid per live sandbox. High enough to be clear of ordinary accounts (a uid that
+# has an account is skipped anyway); 65536 of them so that a random pick rarely meets a lease still held.
+SANDBOX_UIDS = range(1_879_048_192, 1_879_048_192 + 65536)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -55,7 +68,10 @@ def matplotlib_seed() -> Path | None:
     """A matplotlib font cache built once per machine, so that a sandbox does not spend seconds rebuilding it."""
     seed = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradcourse" / "matplotlib"
     if not any(seed.glob("fontlist-*.json")):
-        seed.mkdir(parents=True, exist_ok=True)
+        try:
+            seed.mkdir(parents=True, exist_ok=True)
+        except OSError:  # no writable cache: each sandbox builds its own, slower but correct
+            return None
         subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
                        env={**os.environ, "MPLCONFIGDIR": str(seed)})
     return seed if any(seed.glob("fontlist-*.json")) else None
@@ -67,12 +83,12 @@ def _interpreter_paths() -> list[Path]:
     return sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()})
 
 
-def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> list[str]:
+def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], user: list[str]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
-        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: `apt-get install bubblewrap`")
+        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: apt-get install bubblewrap")
     args = [
-        bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        bwrap, *user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--die-with-parent", "--new-session",
         "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
@@ -104,13 +120,100 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path]) -> li
 
 
 def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
-            extra_ro: list[Path] = ()) -> list[str]:
-    """The full command line: bubblewrap, then drop to ``nobody`` (so the process limit binds), then rlimits."""
-    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs"]
+            extra_ro: list[Path] = (), identity: "Identity | None" = None) -> list[str]:
+    """The full command line: bubblewrap as a user of its own (see :class:`Identity`), then rlimits."""
     if matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild, nothing shared
         argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
     rlimits = _prlimit(limits, f"--nproc={limits.processes}")
-    return [*_bwrap_args(inputs, limits, list(extra_ro)), *drop, *rlimits, *argv]
+    if identity is None or identity.uid is None:
+        # Unprivileged bwrap always makes a user namespace; asking for it says which uid the learner sees, and no
+        # process inside may make one of its own.
+        user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
+        if os.geteuid() == 0:
+            raise SandboxUnavailable("a sandbox started as root needs a leased uid (use sandbox.Identity)")
+        return [*_bwrap_args(inputs, limits, list(extra_ro), user), *rlimits, *argv]
+    uid = str(identity.uid)
+    drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+    return [*_bwrap_args(inputs, limits, list(extra_ro), []), *drop, *rlimits, *argv]
+
+
+class Identity:
+    """Who a sandbox runs as, held for as long as its processes may live.
+
+    As root: a uid from :data:`SANDBOX_UIDS`, leased with an exclusive ``flock`` on a file named after it, in a
+    folder only root can write. The kernel drops the lock when the grader dies, so a crash leaks no lease. The
+    lease outlives the sandbox's processes: :meth:`release` waits until none of them is left, so the next
+    holder never inherits a half-dead process count. As another user: nothing to lease (``uid`` is None).
+    """
+
+    def __init__(self) -> None:
+        self.uid: int | None = None
+        self._fd: int | None = None
+        if os.geteuid() != 0:
+            return
+        folder = _lease_folder()
+        for _ in range(64):
+            uid = random.choice(SANDBOX_UIDS)
+            if _has_account(uid):
+                continue
+            fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise SandboxUnavailable(f"no free sandbox uid in {folder} after 64 tries")
+
+    def release(self, wait_seconds: float = 10.0) -> None:
+        if self._fd is None:
+            return
+        deadline = time.monotonic() + wait_seconds
+        while _processes_of(self.uid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> "Identity":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lease_folder() -> Path:
+    base = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    folder = base / "gradcourse-sandbox-uids"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot create {folder}: {exc}") from exc
+    st = os.lstat(folder)
+    if not os.path.isdir(folder) or os.path.islink(folder) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise SandboxUnavailable(f"{folder} must be a folder owned by root and writable by root alone")
+    return folder
+
+
+def _has_account(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _processes_of(uid: int) -> bool:
+    """Whether any process on the machine still runs with this real uid (a sandbox's pid namespace dies a moment
+    after its bwrap, not at once)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat(follow_symlinks=False).st_uid == uid:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def _prlimit(limits: Limits, *more: str) -> list[str]:
@@ -131,7 +234,11 @@ UNCONFINED_ENV = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM
 def run(argv: list[str], stdin: bytes = b"", inputs: Path | None = None, limits: Limits = Limits(),
         extra_ro: list[Path] = ()) -> Outcome:
     """Run ``argv`` (e.g. ``[sys.executable, "-I", "-c", code]``) in a fresh sandbox and collect its output."""
-    cmd = command(argv, inputs, limits, extra_ro)
+    with Identity() as identity:
+        return _run(command(argv, inputs, limits, extra_ro, identity), stdin, limits)
+
+
+def _run(cmd: list[str], stdin: bytes, limits: Limits) -> Outcome:
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
@@ -175,9 +282,19 @@ class CappedReader(threading.Thread):
 
 
 def check_available() -> None:
-    """Start a trivial sandboxed interpreter; raise SandboxUnavailable with the reason if that fails."""
+    """Start a trivial sandboxed interpreter; raise SandboxUnavailable with the reason and the remedy if that
+    fails."""
     outcome = run([sys.executable, "-I", "-c", "print('ok')"], limits=Limits(wall_seconds=20))
     if outcome.stdout.strip() != b"ok":
-        raise SandboxUnavailable(
-            f"the sandbox did not start (exit {outcome.returncode}): {outcome.stderr.decode(errors='replace')[:500]}"
-        )
+        said = " ".join(outcome.stderr.decode(errors="replace").split())[:300]
+        raise SandboxUnavailable(f"the sandbox did not start (exit {outcome.returncode}: {said}); {_remedy(said)}")
+
+
+def _remedy(said: str) -> str:
+    if os.geteuid() == 0:
+        return "as root it needs nothing but bubblewrap and setpriv (util-linux)"
+    if "namespace" in said or "uid map" in said or "Operation not permitted" in said:
+        return ("this kernel does not let unprivileged users create user namespaces: enable them "
+                "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 and later "
+                "kernel.apparmor_restrict_unprivileged_userns=0) or grade as root")
+    return "check that bubblewrap works for this user: bwrap --unshare-user --ro-bind / / true"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,10 +33,66 @@ def test_numpy_runs_and_the_answer_comes_back():
     assert out.ok and out.stdout.strip() == b"6"
 
 
-def test_runs_as_nobody_with_an_empty_environment(monkeypatch):
+def test_runs_as_a_user_of_its_own_with_an_empty_environment(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     out = py("import os; print(os.getuid(), sorted(k for k in os.environ if 'NBGRADER' in k))")
-    assert out.stdout.split()[0] == b"65534" and b"NBGRADER" not in out.stdout
+    uid = int(out.stdout.split()[0])
+    assert (uid in sandbox.SANDBOX_UIDS if os.geteuid() == 0 else uid == sandbox.NOBODY), uid
+    assert b"NBGRADER" not in out.stdout
+
+
+HOG = """
+import threading, time
+started = 0
+try:
+    while True:
+        threading.Thread(target=time.sleep, args=(6,), daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+print(started, flush=True)
+time.sleep(6)
+"""
+
+
+def test_one_sandbox_at_its_process_limit_starves_no_other():
+    """The process limit is counted per user by the kernel: a sandbox that opens threads until it is refused must
+    leave the next sandbox its whole budget (the red team zeroed 23 of 32 honest students this way)."""
+    limits = sandbox.Limits(wall_seconds=20, cpu_seconds=10, processes=16)
+    hog = threading.Thread(target=lambda: py(HOG, limits))
+    hog.start()
+    time.sleep(2.5)  # the hog has reached its limit and sleeps
+    out = py(HOG.replace("args=(6,)", "args=(0.5,)").replace("time.sleep(6)", ""), limits)
+    hog.join()
+    assert int(out.stdout.split()[0]) >= 12, out
+
+
+def test_each_live_sandbox_has_its_own_uid():
+    if os.geteuid() != 0:
+        pytest.skip("only root leases uids")
+    with sandbox.Identity() as a, sandbox.Identity() as b:
+        assert a.uid != b.uid and {a.uid, b.uid} <= set(sandbox.SANDBOX_UIDS)
+
+
+def test_an_unprivileged_instructor_gets_the_same_isolation(request):
+    """Not root (an instructor on a JupyterHub): a user namespace per sandbox, learner seen as nobody, same
+    limits, nothing of the caller's files."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user for the test")
+    home = Path(tempfile.mkdtemp(prefix="gradcourse-instructor-"))  # outside pytest's root-only folder
+    secret = home / "secret.txt"
+    secret.write_text("instructor only")  # readable by the instructor, so only the sandbox can hide it
+    for path in (home, secret):
+        os.chown(path, 65534, 65534)
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
+    inner = f"import os; print(os.getuid()); print(os.path.exists({str(secret)!r}))"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from gradcourse import sandbox; "
+            f"o = sandbox.run(['/usr/bin/python3', '-I', '-c', {inner!r}]); "
+            "print(o.stdout.decode(), o.stderr.decode()[-300:])")
+    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-I",
+                          "-c", code], capture_output=True, text=True, timeout=60, cwd="/",
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(home)})
+    assert out.stdout.split()[:2] == ["65534", "False"], out.stdout + out.stderr
 
 
 def test_no_network():

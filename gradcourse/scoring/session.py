@@ -3,6 +3,10 @@
 A learner's function looks like a local function to the course's named checks (:class:`LearnerFunction`), but
 each call crosses into a fresh sandboxed interpreter and only numbers come back. A call that hangs or kills its
 interpreter costs that call only: the process is started again, with the cells that loaded before, for the next.
+
+Everything a submission does — its cells, the replays after a restart, the calls — spends one wall-clock budget
+that no cell can stretch; anything the sandbox says that is not a well-formed frame ends that process at once.
+A sandbox that cannot start is the grader's problem, never the learner's: :class:`SandboxFault`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import queue
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +34,9 @@ HERE = Path(__file__).resolve().parent
 SESSION_LIMITS = sandbox.Limits(cpu_seconds=120, wall_seconds=3600, output_bytes=256 * 1024)
 REPLAY_SLACK = 3
 START_SECONDS = 60
+START_TRIES = 2  # a start that fails once on a loaded machine gets one more chance before the submission is refused
+EXIT_GRACE_SECONDS = 2.0  # a process that closed its channel is given this long to exit before it is killed
+QUEUED_REPLIES = 8  # frames read ahead of the grader: a flood of them blocks the sender instead of filling memory
 
 
 class LearnerTimeout(Exception):
@@ -37,6 +45,28 @@ class LearnerTimeout(Exception):
 
 class LearnerCrash(Exception):
     pass
+
+
+class SandboxFault(RuntimeError):
+    """The sandboxed interpreter could not start (before any learner code ran in it): not the learner's doing."""
+
+
+class Budget:
+    """One wall-clock deadline for everything a submission does (``seconds=None``: no deadline)."""
+
+    def __init__(self, seconds: float | None = None):
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def cap(self, seconds: float) -> float:
+        """``seconds``, cut to what is left; LearnerTimeout when nothing is."""
+        left = self.remaining()
+        if left <= 0:
+            raise LearnerTimeout(f"the submission used its whole time budget ({self.seconds:g} s)")
+        return min(seconds, left)
 
 
 @dataclass
@@ -57,50 +87,94 @@ class LearnerProcess:
     cells: list[tuple[str, str]] = field(default_factory=list)  # (name, source) that loaded without hanging
     restarts: int = 0
     confined: bool = True  # False only when the instructor explicitly chose to grade without the sandbox
+    budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self):
         self._proc = None
+        self._identity = None
 
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
+        """Start the interpreter, retrying once; SandboxFault if it cannot: no learner code has run in it yet."""
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                return self._start_once()
+            except (LearnerCrash, OSError) as exc:
+                if attempt == START_TRIES:
+                    raise SandboxFault(f"the sandboxed interpreter could not start: {exc}") from None
+
+    def _start_once(self) -> None:
         argv = [sys.executable, "-I", str(HERE / "runner.py")]
         if self.confined:
-            cmd, env, cwd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE]), None, None
+            self._identity = sandbox.Identity()
+            cmd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE], identity=self._identity)
+            env = cwd = None
         else:
             self._scratch = tempfile.TemporaryDirectory(prefix="gradcourse-learner-")
             cmd, cwd = sandbox.unconfined_command(argv, self.limits), self._scratch.name
             env = {**sandbox.UNCONFINED_ENV, "HOME": cwd}
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       start_new_session=True, env=env, cwd=cwd)
-        self._replies: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read_replies, args=(self._proc.stdout, self._replies), daemon=True).start()
+        self._replies: queue.Queue = queue.Queue(maxsize=QUEUED_REPLIES)
+        self._stopped = threading.Event()
+        threading.Thread(target=self._read_replies, args=(self._proc.stdout, self._replies, self._stopped),
+                         daemon=True).start()
+        self._outbox: queue.Queue = queue.Queue()
+        threading.Thread(target=self._write_requests, args=(self._proc.stdin, self._outbox), daemon=True).start()
         self._stderr = sandbox.CappedReader(self._proc.stderr, self.limits.output_bytes)
         try:
             ready = self._replies.get(timeout=START_SECONDS)
         except queue.Empty:
             ready = TimeoutError(f"it did not start within {START_SECONDS} s")
-        if isinstance(ready, Exception):
+        if isinstance(ready, Exception) or not (isinstance(ready, dict) and ready.get("ready")):
             code = self._proc.poll()
             self.close()
-            raise LearnerCrash(f"the sandboxed interpreter could not start: {_crash_reason(code, ready)}")
+            self._stderr.join(timeout=1)  # the pipe has closed with the process: what it said is complete
+            detail = self._stderr.data[-500:].decode(errors="replace").strip()
+            raise LearnerCrash(_crash_reason(code, ready if isinstance(ready, Exception) else
+                                             RuntimeError("unexpected first message")) + (f" ({detail})" if detail else ""))
 
     @staticmethod
-    def _read_replies(stream, replies: queue.Queue) -> None:
-        while True:
+    def _read_replies(stream, replies: queue.Queue, stopped: threading.Event) -> None:
+        while not stopped.is_set():
             try:
-                replies.put(wire.read_frame(stream))
-            except (EOFError, wire.WireError, OSError) as exc:
-                replies.put(exc)
+                item = wire.read_frame(stream)
+            except Exception as exc:  # noqa: BLE001 - whatever the bytes were, this channel is finished
+                item = exc
+            while not stopped.is_set():
+                try:
+                    replies.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, Exception):
+                return
+
+    @staticmethod
+    def _write_requests(stream, outbox: queue.Queue) -> None:
+        """Writes happen here, never in the grader's thread: a process that stops reading blocks only this thread,
+        until the process is killed and the pipe breaks."""
+        while (frame := outbox.get()) is not None:
+            try:
+                stream.write(frame)
+                stream.flush()
+            except (OSError, ValueError):  # broken pipe or closed stream: the reply queue reports the crash
                 return
 
     def close(self) -> None:
+        """Kill the interpreter and everything it started; then give back its uid."""
         if self._proc is not None:
+            self._stopped.set()
+            self._outbox.put(None)
             try:
                 os.killpg(self._proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self._proc.wait()
             self._proc = None
+        if self._identity is not None:
+            self._identity.release()
+            self._identity = None
 
     def __enter__(self):
         return self
@@ -108,8 +182,9 @@ class LearnerProcess:
     def __exit__(self, *exc):
         self.close()
 
-    def _ask(self, request: dict, seconds: float, callbacks: dict | None = None):
+    def _ask(self, request: dict, seconds: float, callbacks: dict | None = None, limit: int = 0):
         while self._proc is None:  # bring a restarted process back to where the last one was
+            self.budget.cap(seconds)  # no restart (nor its replays) once the budget is spent
             self._start()
             for cell in list(self.cells):
                 try:  # these ran within their limit once; a loaded machine gets some slack the second time
@@ -117,15 +192,14 @@ class LearnerProcess:
                 except (LearnerTimeout, LearnerCrash):
                     self.cells.remove(cell)  # it no longer runs as it did: start again without it
                     break
-        return self._request(request, seconds, callbacks)
+        return self._request(request, seconds, callbacks, limit)
 
     def _send(self, message: dict) -> None:
-        try:
-            wire.write_frame(self._proc.stdin, message)
-        except (BrokenPipeError, OSError):
-            pass  # the reply queue reports the crash
+        payload = wire.encode(message)  # here, so that a value that cannot be sent fails the caller, not a thread
+        self._outbox.put(struct.pack(">I", len(payload)) + payload)
 
-    def _request(self, request: dict, seconds: float, callbacks: dict | None = None):
+    def _request(self, request: dict, seconds: float, callbacks: dict | None = None, limit: int = 0):
+        seconds = self.budget.cap(seconds)
         self._send(request)
         deadline = time.monotonic() + seconds
         while True:
@@ -135,15 +209,26 @@ class LearnerProcess:
                 self.close()
                 self.restarts += 1
                 raise LearnerTimeout(f"no answer within {seconds:g} s") from None
-            if isinstance(reply, Exception):
-                code = self._proc.wait() if self._proc else None
-                self.close()
-                self.restarts += 1
-                raise LearnerCrash(_crash_reason(code, reply))
-            if isinstance(reply, dict) and reply.get("op") == "callback":
-                self._send(_answer_callback(callbacks or {}, reply))
+            if isinstance(reply, Exception) or not isinstance(reply, dict):
+                raise LearnerCrash(self._ended(reply))
+            if reply.get("op") == "callback":
+                self._send(_answer_callback(callbacks or {}, reply, limit))
                 continue
             return reply
+
+    def _ended(self, reply) -> str:
+        """The channel broke (closed, or a malformed or oversized frame): end the process, say why."""
+        code = None
+        if isinstance(reply, EOFError):  # it is exiting on its own: let it say how
+            try:
+                code = self._proc.wait(timeout=EXIT_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+        self.close()
+        self.restarts += 1
+        if not isinstance(reply, Exception):
+            reply = wire.WireError(f"unexpected message of type {type(reply).__name__}")
+        return _crash_reason(code, reply)
 
     # -- what the grader uses ------------------------------------------------------------------------------
     def run_cell(self, name: str, source: str, seconds: float = 20.0, outputs: bool = False,
@@ -173,6 +258,9 @@ class LearnerFunction:
 
     def __call__(self, *args):
         callbacks, sent = {}, []
+        # The learner's code may call the grader's functions back, with arrays of its choosing: no larger than
+        # what this call sent, so the grader never computes on a learner-sized input.
+        limit = max([np.size(a) for a in args if isinstance(a, np.ndarray)] + [CALLBACK_MIN_ELEMENTS])
         for arg in args:
             if isinstance(arg, LearnerFunction) and arg.process is self.process:
                 sent.append({"__learner__": arg.__name__})  # the learner's own function, resolved over there
@@ -184,7 +272,7 @@ class LearnerFunction:
             else:
                 sent.append(arg)
         reply = self.process._ask({"op": "call", "name": self.__name__, "args": sent},
-                                  self.process.call_seconds, callbacks)
+                                  self.process.call_seconds, callbacks, limit)
         if not reply.get("ok"):
             raise _learner_exception(reply.get("error", "Error: unknown"))
         data_args = [a for a in args if not callable(a)]
@@ -195,6 +283,8 @@ class LearnerFunction:
                 graph.take_grads(mine, after["grads"])
         return reply.get("result")
 
+
+CALLBACK_MIN_ELEMENTS = 64
 
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): ?(.*)$", re.S)
 
@@ -208,23 +298,38 @@ def _learner_exception(error: str) -> Exception:
     return type(name, (Exception,), {})(message)
 
 
-def _answer_callback(callbacks: dict, request: dict) -> dict:
+def _answer_callback(callbacks: dict, request: dict, limit: int) -> dict:
     """Evaluate one of the grader's own functions for the learner's code (numbers in, numbers out)."""
     fn = callbacks.get(request.get("id"))
-    if fn is None:
+    args = request.get("args", [])
+    if fn is None or not isinstance(args, list):
         return {"ok": False, "error": "no such function"}
+    if any(_elements(a) > limit for a in args):
+        return {"ok": False, "error": f"ValueError: arrays larger than {limit} entries are not evaluated"}
     try:
-        result = fn(*request.get("args", []))
-        wire.encode(result)
+        reply = {"ok": True, "result": fn(*args)}
+        wire.encode(reply)  # the whole reply, as it will be sent: fail here, not in the sender
     except Exception as exc:  # noqa: BLE001 - the learner chose the inputs; report, do not crash the grader
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    return {"ok": True, "result": result}
+    return reply
+
+
+def _elements(value) -> float:
+    if not isinstance(value, (np.ndarray, np.generic, list, tuple)):
+        return 0
+    try:
+        return np.size(np.asarray(value, dtype=object))
+    except Exception:  # noqa: BLE001 - ragged or odd: too odd to evaluate
+        return float("inf")
 
 
 def _crash_reason(code, reply: Exception) -> str:
     if code is not None and (code < 0 or code > 128):  # > 128: the signal as reported through bwrap
         number = -code if code < 0 else code - 128
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
         return f"the interpreter was killed by signal {name}"
     if code is not None:
         return f"the interpreter exited with status {code}"

@@ -21,6 +21,7 @@ from traitlets import Type  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 MAX_STREAM = 1024**2  # per cell and stream: the grader keeps far less; this only bounds the channel
+MAX_CELL_OUTPUT = 3 * 1024**2  # all outputs of one cell, as JSON: under the wire's header budget (4 MiB)
 outputs: list = []  # the outputs of the cell being run
 
 
@@ -102,4 +103,17 @@ def run(source: str, namespace: dict, count: int = 1) -> tuple[bool, list]:
     finally:
         sys.stdout, sys.stderr = saved
     # Only JSON goes back (e.g. a repr's metadata with odd keys becomes strings).
-    return result.success, json.loads(json.dumps(outputs, default=str))
+    return result.success, _within_budget(json.loads(json.dumps(outputs, default=str)))
+
+
+def _within_budget(cell_outputs: list) -> list:
+    """The cell's outputs, in order, until they would pass MAX_CELL_OUTPUT bytes; then a note instead of the rest.
+    The grader keeps far less than this; the bound is what lets a cell with a thousand figures still be sent."""
+    kept, size = [], 0
+    for i, output in enumerate(cell_outputs):
+        size += len(json.dumps(output))
+        if size > MAX_CELL_OUTPUT:
+            note = f"[{len(cell_outputs) - i} more outputs of this cell not kept: too large]\n"
+            return [*kept, {"output_type": "stream", "name": "stderr", "text": note}]
+        kept.append(output)
+    return kept
