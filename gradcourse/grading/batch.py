@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-_AUTOGRADING = re.compile(r"Autograding .*?/autograded/([^/]+)/([^/]+)/")
+# A submission's processing starts with nbgrader sanitizing it, and a failure is logged right after it.
+_STARTED = re.compile(r"Sanitizing .*?/submitted/([^/]+)/([^/]+)/")
+_ERROR_HERE = re.compile(r"There was an error processing assignment: ")
 _FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
-
 
 def parse_shard(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)/(\d+)", text or "")
@@ -37,46 +39,64 @@ def split(students: list[str], jobs: int, per_job: int = 4, smallest: int = 8) -
     not too small, since each share pays for one nbgrader start. Round-robin over the sorted ids, so that every
     share gets a similar mix of students."""
     ordered = sorted(students)
-    count = max(1, min(max(1, jobs) * per_job, len(ordered) // smallest))
+    jobs = max(1, jobs)
+    # Never fewer shares than processes asked for (a small class still gets --jobs processes), never more than
+    # students; a large class gets a few shares per process.
+    count = max(min(jobs, len(ordered)), min(jobs * per_job, len(ordered) // smallest), 1)
     return [share for share in (ordered[i::count] for i in range(count)) if share]
 
 
 @dataclass
 class Progress:
-    """Prints one line per graded submission with how long it took; thread-safe."""
+    """Prints one line per submission: graded with its time, or not graded; thread-safe. ``failed`` holds every
+    (student, assignment) nbgrader could not grade."""
 
     total: int
     done: int = 0
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self.graded_pairs: set[tuple[str, str]] = set()
+        self.failed_pairs: set[tuple[str, str]] = set()
 
     def graded(self, student: str, assignment: str, seconds: float) -> None:
         with self._lock:
+            if (student, assignment) in self.failed_pairs:
+                return
+            self.graded_pairs.add((student, assignment))
             self.done += 1
             print(f"[{self.done}/{self.total}] autograded {student} {assignment} in {seconds:.2f} s", flush=True)
 
     def failed(self, student: str, assignment: str) -> None:
         with self._lock:
-            print(f"    could not grade {assignment} for {student} (see `summary`)", flush=True)
+            if (student, assignment) not in self.failed_pairs:
+                self.failed_pairs.add((student, assignment))
+                self.graded_pairs.discard((student, assignment))
+                print(f"    could not grade {assignment} for {student}", flush=True)
 
 
 def follow(progress: Progress):
-    """A log-line callback for one nbgrader process: a submission ends where the next one starts (or at exit)."""
+    """A log-line callback for one nbgrader process: a submission ends where the next one starts (or at exit),
+    graded unless nbgrader reported an error for it in between."""
     current = []
 
     def close():
         if current:
-            student, assignment, started = current.pop()
-            progress.graded(student, assignment, time.perf_counter() - started)
+            student, assignment, started, ok = current.pop()
+            if ok:
+                progress.graded(student, assignment, time.perf_counter() - started)
 
     def on_line(line):
         if line is None:
             return close()
-        m = _AUTOGRADING.search(line)
+        m = _STARTED.search(line)
         if m:
             close()
-            current.append((m.group(1), m.group(2), time.perf_counter()))
+            current.append((m.group(1), m.group(2), time.perf_counter(), True))
+        if _ERROR_HERE.search(line) and current:
+            student, assignment, started, _ = current.pop()
+            current.append((student, assignment, started, False))
+            progress.failed(student, assignment)
         m = _FAILED.search(line)
         if m:
             progress.failed(m.group(2), m.group(1))
@@ -97,3 +117,21 @@ def run_groups(run, everyone: list[str], groups: list[list[str]], progress: Prog
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return max([0, *pool.map(one, groups)])
+
+
+class LogFile:
+    """nbgrader's whole log, every process's lines, in one file: the terminal shows one line per submission."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.path.write_text("", encoding="utf-8")
+
+    def tee(self, on_line):
+        def both(line):
+            if line is not None:
+                with self._lock, open(self.path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            return on_line(line)
+        return both

@@ -2,9 +2,11 @@
 
     generate            regenerate grader/source, grader/release, labs/, solutions/labs/ from grader/labsrc
     release             nbgrader generate_assignment for every lab and language (fills the gradebook)
-    collect FOLDER      copy learners' notebooks into grader/submitted/<student>/<assignment>/
+    collect FOLDER      file learners' notebooks under grader/submitted/<student>/<released assignment>/, refusing
+                        links, special files and anything the notebook claims about where it belongs
     autograde [A ...]   nbgrader autograde every assignment (or those named) that has submissions, with progress;
-                        --jobs N grading processes side by side, --shard K/N for one machine's share of a class
+                        --jobs N grading processes side by side, --shard K/N for one machine's share of a class,
+                        --student ID for a few students; exits 1 and lists what could not be graded
     feedback            nbgrader generate_feedback (HTML per student in grader/feedback/)
     export              nbgrader export, then one score per lab per student in grader/grades_by_lab.csv
     summary             per-check table of the class and one line per problem submission
@@ -17,8 +19,6 @@ import argparse
 import csv
 import fnmatch
 import os
-import re
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import batch, labgen
 from .compare import tr
-from .submissions import inspect_course, lab_of, student_dirs
+from .submissions import inspect_course, lab_of, refused_submissions, student_dirs
 
 
 
@@ -35,8 +35,9 @@ def _course(args):
     return Path(args.course).resolve()
 
 
-def nbgrader(course, *argv, on_line=None):
-    """Run the nbgrader CLI in ``course``; stream its log to ``on_line``; return the exit code."""
+def nbgrader(course, *argv, on_line=None, quiet=False):
+    """Run the nbgrader CLI in ``course``; stream its log to ``on_line``; return the exit code. Unless ``quiet``
+    (the caller reports failures itself), the end of the log is shown when it fails."""
     proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *argv], cwd=course, env=labgen.nbgrader_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = []
@@ -45,7 +46,7 @@ def nbgrader(course, *argv, on_line=None):
         if on_line:
             on_line(line.rstrip("\n"))
     proc.wait()
-    if proc.returncode:
+    if proc.returncode and not quiet:
         sys.stdout.write("".join(log[-30:]))
     return proc.returncode
 
@@ -72,30 +73,16 @@ def cmd_release(args):
 
 
 def cmd_collect(args):
-    """Accept ``FOLDER/<student>/<assignment>/<notebook>`` (nbgrader's layout) or ``FOLDER/<student>/<notebook>``,
-    where the assignment is read from the notebook's metadata (``gradcourse.lab`` and ``gradcourse.lang``)."""
-    import json
-    course = _course(args)
-    known = set(assignments(course, "release"))
-    count = 0
-    for sdir in sorted(p for p in Path(args.folder).iterdir() if p.is_dir()):
-        for nb in sorted(sdir.rglob("*.ipynb")):
-            rel = nb.relative_to(sdir).parts
-            if len(rel) == 2 and rel[0] in known:
-                a = rel[0]
-            else:
-                try:
-                    meta = json.loads(nb.read_text(encoding="utf-8"))["metadata"]["gradcourse"]
-                    a = labgen.assignment(meta["lab"], meta["lang"])
-                except Exception:   # unreadable: keep it where the summary will report it
-                    m = re.search(r"lab\d\d", nb.name.lower())
-                    a = labgen.assignment(m.group(0), "en") if m else "unknown"
-            dest = course / "submitted" / sdir.name / a / nb.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(nb, dest)
-            count += 1
-            print(f"collect {sdir.name}: {nb.name} -> {dest.relative_to(course)}")
-    print(f"{count} notebooks collected")
+    """Copy learners' notebooks into submitted/; what is accepted and what is refused: ``collect.py``.
+    Exit 1 when anything was refused or nothing was collected, 2 when FOLDER is not a folder."""
+    from .collect import collect
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return 2
+    report = collect(_course(args), folder)
+    print("\n".join(report.lines()))
+    return report.exit_code
 
 
 def gradebook_url(course) -> str:
@@ -118,41 +105,74 @@ def _register_students(course, students):
 
 def cmd_autograde(args):
     course = _course(args)
-    from gradcourse.scoring.autograde import course_secret
+    from gradcourse.scoring import notgraded
+    from gradcourse.scoring.autograde import course_secret, sandbox_ready
     from gradcourse.scoring.config import NotHardened, verify
     try:
         verify(course)
         shard = batch.parse_shard(args.shard) if args.shard else (0, 1)
-    except (NotHardened, ValueError) as exc:
+        sandbox_ready(course)
+    except (NotHardened, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     everyone = student_dirs(course)
-    mine = [s for s in everyone if batch.in_shard(s, shard)]
+    mine = [s for s in everyone if batch.in_shard(s, shard)
+            and (not args.student or any(fnmatch.fnmatchcase(s, pat) for pat in args.student))]
     wanted = set(args.assignment or []) | set(args.assignments or [])
     todo = [a for a in assignments(course)
             if any((course / "submitted" / s / a).is_dir() for s in mine) and (not wanted or a in wanted)]
+    for student, assignment, why in refused_submissions(course):
+        if student in mine:  # graded as "not graded" by the nbgrader step itself; said here first
+            print(f"refused {student} {assignment}: {why}", flush=True)
     _register_students(course, mine)    # so that a student whose only notebook is unreadable still gets a 0
     course_secret(course / ".gradcourse-secret")  # made once, before the processes that read it start
-    total = sum((course / "submitted" / s / a).is_dir() for a in todo for s in mine)
+    pairs = [(s, a) for a in todo for s in mine if (course / "submitted" / s / a).is_dir()]
     groups = batch.split(mine, args.jobs)
     where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
-    print(f"{where}{total} submissions of {len(mine)} students, {min(args.jobs, len(groups))} grading processes "
+    print(f"{where}{len(pairs)} submissions of {len(mine)} students, {min(args.jobs, len(groups))} grading processes "
           "at a time", flush=True)
-    progress = batch.Progress(total)
+    progress = batch.Progress(len(pairs))
     pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
     started = time.perf_counter()
+    log = batch.LogFile(course / "logs" / f"autograde-{time.strftime('%Y%m%d-%H%M%S')}.log")
 
     def run(exclude, on_line):
         only = [f"--CourseDirectory.student_id_exclude={exclude}"] if exclude else []
+        on_line = log.tee(on_line)
         if pattern:   # one nbgrader process for all its assignments
             return nbgrader(course, "autograde", "--force", f"--CourseDirectory.assignment_id={pattern}", *only,
-                            on_line=on_line)
-        return max(nbgrader(course, "autograde", a, "--force", *only, on_line=on_line) for a in todo)
+                            on_line=on_line, quiet=True)
+        return max(nbgrader(course, "autograde", a, "--force", *only, on_line=on_line, quiet=True) for a in todo)
 
     if todo:
         batch.run_groups(run, everyone, groups, progress, args.jobs)
-    print(f"autograded {progress.done} of {total} submissions in {time.perf_counter() - started:.1f} s; "
-          "run `summary` for problems")
+    missing = set(pairs) - progress.graded_pairs   # failed, or never reached because nbgrader itself stopped
+    failed = _retry_failed(course, everyone, missing, log) if missing else set()
+    print(f"autograded {len(pairs) - len(failed)} of {len(pairs)} submissions in "
+          f"{time.perf_counter() - started:.1f} s; nbgrader's log: {log.path}")
+    if failed:
+        reasons = notgraded.listed(course)
+        print(f"NOT GRADED: {len(failed)} submission(s); their previous grades, if any, are unchanged:")
+        for student, assignment in sorted(failed):
+            why = reasons.get((student, assignment), "nbgrader could not process it (see `summary`)")
+            print(f"  {student} {assignment}: {why}")
+        return 1
+    return 0
+
+
+def _retry_failed(course, everyone, failed, log):
+    """Grade once more what failed (a sandbox that could not start on a loaded machine often starts the second
+    time); return what still failed."""
+    print(f"retrying {len(failed)} submission(s) that could not be graded", flush=True)
+    progress = batch.Progress(len(failed))
+    for assignment in sorted({a for _, a in failed}):
+        students = {s for s, a in failed if a == assignment}
+        exclude = ",".join(s for s in everyone if s not in students)
+        only = [f"--CourseDirectory.student_id_exclude={exclude}"] if exclude else []
+        on_line = batch.follow(progress)
+        nbgrader(course, "autograde", assignment, "--force", *only, on_line=log.tee(on_line), quiet=True)
+        on_line(None)
+    return set(failed) - progress.graded_pairs
 
 
 def cmd_feedback(args):
@@ -226,7 +246,13 @@ def cmd_summary(args):
         else:
             shown = f"{passed}/{graded}"
         print(f"{lab:6} {gid:42} {pts:>6g} {shown:>10}")
+    from gradcourse.scoring import notgraded
     problems = inspect_course(course, lang)
+    problems += [tr(lang, f"{student} / {assignment}: NOT GRADED in the last autograde run ({why}); "
+                          "its previous grade, if any, is unchanged.",
+                    f"{student} / {assignment}: SIN CALIFICAR en la última ejecución de autograde ({why}); "
+                    "su nota anterior, si la había, no cambia.")
+                 for (student, assignment), why in notgraded.listed(course).items()]
     print()
     print(tr(lang, f"{len(problems)} problem(s) in submissions", f"{len(problems)} problema(s) en las entregas"))
     for p in problems:
@@ -245,8 +271,12 @@ def build_parser():
     r = sub.add_parser("release", help="nbgrader generate_assignment for every assignment")
     r.add_argument("--lab", action="append")
     r.set_defaults(fn=cmd_release)
-    c = sub.add_parser("collect", help="copy learners' notebooks into submitted/")
-    c.add_argument("folder")
+    c = sub.add_parser("collect", help="copy learners' notebooks into submitted/ (exit 1 if any file is refused)",
+                       description="Copy FOLDER/<student>/<assignment>/<notebook> or FOLDER/<student>/<notebook> into "
+                                   "submitted/. Symbolic links, special and oversized files, unknown assignments and "
+                                   "odd student ids are refused and listed; exit status 1 when anything was refused "
+                                   "or nothing was collected.")
+    c.add_argument("folder", help="the download: one folder per student")
     c.set_defaults(fn=cmd_collect)
     a = sub.add_parser("autograde", help="nbgrader autograde, with progress")
     a.add_argument("assignments", nargs="*", help="assignments to grade (default: every one with submissions)")
@@ -254,6 +284,9 @@ def build_parser():
     a.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="grading processes side by side (default: one per core)")
     a.add_argument("--shard", help="K/N: grade only the students whose id hashes to shard K of N (0 <= K < N)")
+    a.add_argument("--student", action="append", metavar="ID",
+                   help="grade only this student (repeatable; shell patterns such as 'x-*' allowed); nobody "
+                        "else's grades are touched")
     a.set_defaults(fn=cmd_autograde)
     sub.add_parser("feedback", help="nbgrader generate_feedback").set_defaults(fn=cmd_feedback)
     sub.add_parser("export", help="grades.csv and grades_by_lab.csv").set_defaults(fn=cmd_export)

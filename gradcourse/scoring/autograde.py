@@ -35,8 +35,15 @@ from .. import sandbox
 from ..grading.checks import CHECKS, run_check
 from ..grading.compare import tr
 from ..grading.context import PUBLIC_SEED, seed_for
-from .session import CellReport, LearnerProcess
+from . import notgraded
+from .session import Budget, CellReport, LearnerProcess, SandboxFault
 
+
+
+class NotGraded(RuntimeError):
+    """This submission gets no grade in this run (its previous grade, if any, stays): the sandbox could not start,
+    the grader's own machinery failed, or the submission's files are not what they claim to be. nbgrader reports
+    it as an error for this student and goes on with the others; the course's CLI retries it once and lists it."""
 
 
 def is_test_cell(cell) -> bool:
@@ -109,13 +116,20 @@ class SandboxPolicy(LoggingConfigurable):
         except sandbox.SandboxUnavailable as exc:
             if not self.allow_unsandboxed:
                 raise sandbox.SandboxUnavailable(
-                    f"{exc}\nRefusing to run learner code unconfined. Install bubblewrap and grade as root, or pass "
-                    "--SandboxPolicy.allow_unsandboxed=True to accept the risk."
-                ) from exc
+                    f"refusing to run learner code unconfined: {exc} (or set SandboxPolicy.allow_unsandboxed = True "
+                    "in nbgrader_config.py to accept the risk)") from exc
             warnings.warn(f"GRADING WITHOUT A SANDBOX (learner code can read and write what you can): {exc}",
                           stacklevel=2)
             self.log.warning("GRADING WITHOUT A SANDBOX: %s", exc)
             return False
+
+
+def sandbox_ready(course: Path) -> None:
+    """Before a batch: refuse to start grading, in one line, where the sandbox cannot run and the course has not
+    chosen to grade without it."""
+    from traitlets.config.loader import PyFileConfigLoader
+    config = PyFileConfigLoader("nbgrader_config.py", str(course)).load_config()
+    SandboxPolicy(config=config).confined()
 
 
 def course_secret(path: Path) -> str:
@@ -145,18 +159,36 @@ class SandboxedGrading(NbGraderPreprocessor):
     notebook_seconds = Float(60.0, help="Wall-clock limit for all the learner's cells together (the course's "
                              "given cells and the answer cells still run after it)").tag(config=True)
     call_seconds = Float(10.0, help="Wall-clock limit of one call to a learner's function").tag(config=True)
+    submission_seconds = Float(180.0, help="Hard wall-clock limit for everything one submission does: its cells, "
+                               "the replays after a restart and every call of the checks. No cell can stretch "
+                               "it; what is left undone when it runs out fails").tag(config=True)
     secret_file = Unicode(".gradcourse-secret", help="Course secret mixed into every student's hidden inputs "
                           "(relative to the course folder; created on first use)").tag(config=True)
 
     def preprocess(self, nb, resources):
         meta = resources.get("nbgrader", {})
         student, assignment = meta.get("student", "instructor"), meta.get("assignment", "")
+        try:
+            nb = self._grade(nb, student, assignment)
+        except Exception as exc:  # noqa: BLE001 - whatever failed here, it must not become the learner's 0
+            reason = str(exc) if isinstance(exc, (NotGraded, SandboxFault, sandbox.SandboxUnavailable)) \
+                else f"the grader failed ({type(exc).__name__}: {exc})"
+            notgraded.record(Path.cwd(), student, assignment, reason)
+            raise NotGraded(f"{student}/{assignment} not graded: {reason}") from None
+        notgraded.clear(Path.cwd(), student, assignment)
+        return nb, resources
+
+    def _grade(self, nb, student: str, assignment: str):
+        reason = notgraded.unsafe_submission(Path.cwd(), student, assignment)
+        if reason:
+            raise NotGraded(reason)
         lang = language_of(assignment)
         hidden_seed = seed_for(f"{course_secret(Path(self.secret_file))}:{student}")
         started = time.perf_counter()
         confined = SandboxPolicy(config=self.config).confined()
+        budget = Budget(self.submission_seconds)
         deadline = time.monotonic() + self.notebook_seconds
-        with LearnerProcess(call_seconds=self.call_seconds, confined=confined) as learner:
+        with LearnerProcess(call_seconds=self.call_seconds, confined=confined, budget=budget) as learner:
             cells, reports = learner_cells(nb), []
             for count, (index, source) in enumerate(cells, start=1):
                 cell = nb.cells[index]
@@ -175,7 +207,7 @@ class SandboxedGrading(NbGraderPreprocessor):
         self.log.info("Ran %d cells and scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells lost)",
                       len(cells), len(tests), student, assignment, time.perf_counter() - started,
                       learner.restarts, sum(r.lost for r in reports))
-        return nb, resources
+        return nb
 
     def _verdict(self, cell, learner: LearnerProcess, lang: str, hidden_seed: int):
         pairs = checks_in(cell.source)
@@ -187,6 +219,8 @@ class SandboxedGrading(NbGraderPreprocessor):
                 return [_error(f"unknown check {name!r}")]
             for seed in (PUBLIC_SEED, hidden_seed):
                 result = run_check(name, learner.function(fn), seed, lang)
+                if getattr(result, "fault", ""):  # the grader's own machinery failed: no verdict on the learner
+                    raise NotGraded(f"check {name} could not run: {result.fault}")
                 if not result.passed:
                     return [_error(f"[{name}] {result.message}")]
             lines.append(f"✓ {result.message}\n")
