@@ -199,16 +199,20 @@ def cmd_export(args):
     rc = nbgrader(course, "export", "--to=grades.csv", "--log-level=WARN")
     if rc:
         return rc
+    from gradcourse.scoring import notgraded
     scores, maxima = merged_scores(course)
     labs = sorted(maxima)
+    pending = defaultdict(list)  # a score for these is the one from before the failed run (or 0 if none)
+    for student, assignment in notgraded.listed(course):
+        pending[student].append(assignment)
     out = course / "grades_by_lab.csv"
     with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["student_id", *labs, "total"])
-        w.writerow(["max_score", *(f"{maxima[lab]:g}" for lab in labs), f"{sum(maxima.values()):g}"])
+        w.writerow(["student_id", *labs, "total", "not_graded"])
+        w.writerow(["max_score", *(f"{maxima[lab]:g}" for lab in labs), f"{sum(maxima.values()):g}", ""])
         for student in sorted(scores):
             row = [scores[student].get(lab, 0.0) for lab in labs]
-            w.writerow([student, *(f"{v:g}" for v in row), f"{sum(row):g}"])
+            w.writerow([student, *(f"{v:g}" for v in row), f"{sum(row):g}", " ".join(sorted(pending[student]))])
     print(f"wrote {out.relative_to(course.parent) if course.parent in out.parents else out}")
 
 
