@@ -59,7 +59,7 @@ const TEXT = {
     scenario: "Caso",
     option: (s) => `${s.param} ${shapeText(s.param_shape)} sumado a ${shapeText(s.dy_shape)}`,
     forward: (s) =>
-      `Hacia delante: ${s.param}, de forma ${shapeText(s.param_shape)}, se sumó a un arreglo de forma ` +
+      `Hacia delante: ${s.param}, de forma ${shapeText(s.param_shape)}, se sumó a un array de forma ` +
       `${shapeText(s.dy_shape)}. Hacia atrás: dY tiene forma ${shapeText(s.dy_shape)}; ` +
       `el gradiente de ${s.param} debe tener forma ${shapeText(s.param_shape)}.`,
     dy: "dY, el gradiente entrante",
@@ -77,22 +77,22 @@ const TEXT = {
       `Correcto: el resultado tiene forma ${shapeText(s.expected_shape)}, la de ${s.param}, ` +
       `y coincide con unbroadcast(dY, ${shapeText(s.param_shape)}).`,
     mismatch: (got, want) => `Las formas no coinciden: ${shapeText(got)} no es ${shapeText(want)}.`,
-    valuesDiffer: "La forma es la buena, pero los números no son los de unbroadcast.",
+    valuesDiffer: "La forma es correcta, pero los números no son los de unbroadcast.",
     nothing: (s) => `Todavía no se suma nada: el resultado es el propio dY.`,
     notBroadcast: (a, n, s) =>
-      `El eje ${a} no se difundió: ${s.param} tiene sus propias ${n} entradas a lo largo de él, y sumarlo mezcla ` +
-      `los gradientes de entradas distintas.`,
+      `El eje ${a} no se difundió: ${s.param} tiene sus propios ${n} elementos a lo largo de él, y sumarlo mezcla ` +
+      `los gradientes de elementos distintos.`,
     added: (a, s) =>
       `El eje ${a} se difundió: ${s.param} no tiene ese eje, lo añadió el paso hacia delante, así que hay que sumarlo.`,
     stretched: (a, s) =>
       `El eje ${a} se difundió: ${s.param} tiene longitud 1 en él y el paso hacia delante lo copió, así que hay ` +
       `que sumarlo.`,
     dropKeepdims: (s) =>
-      `Ejes correctos, rango equivocado: keepdims=True conserva los ejes sumados con longitud 1, pero ${s.param} ` +
-      `nunca los tuvo. Desmarca keepdims.`,
+      `Ejes correctos, número de ejes equivocado: keepdims=True conserva los ejes sumados con longitud 1, ` +
+      `pero ${s.param} nunca los tuvo. Desmarca keepdims.`,
     needKeepdims: (s) =>
-      `Ejes correctos, rango equivocado: sin keepdims los ejes sumados desaparecen, pero ${s.param} los conserva ` +
-      `con longitud 1. Marca keepdims.`,
+      `Ejes correctos, número de ejes equivocado: sin keepdims los ejes sumados desaparecen, pero ${s.param} ` +
+      `los conserva con longitud 1. Marca keepdims.`,
   },
 };
 
