@@ -16,11 +16,12 @@ c.Execute.timeout = 60
 c.OverwriteCells.add_missing_cells = True
 
 # Grading you can trust (see the instructors' threat-model page): scores are computed outside the learner's
-# process, the notebook runs once in a fresh sandboxed interpreter, outputs are capped and feedback has no hidden
-# tests.
+# process, the notebook runs once in a fresh sandboxed interpreter, learner content is made inert and bounded,
+# and feedback has no hidden tests.
 # nbgrader drops this whole file if it raises, and would then grade the stock way, inside the learner's kernel.
-# So a missing course package must not raise: it names the course's own step by path instead, which nbgrader
-# fails to load for every submission, loudly. Nothing is graded until `pip install "gradcourse[grader]"`.
+# So a missing course package must not raise: it names the course's own steps by path instead, which nbgrader
+# fails to load for every submission, loudly. Feedback too: stock feedback shows the hidden tests' source.
+# Nothing is graded or fed back until `pip install "gradcourse[grader]"`.
 try:
     from gradcourse.scoring.config import harden
 except ImportError as missing:  # noqa: F841 - named in the message below
@@ -28,7 +29,8 @@ except ImportError as missing:  # noqa: F841 - named in the message below
 
     print(f"nbgrader_config.py: the course package cannot be imported ({missing}); install it with "
           '`pip install "gradcourse[grader]"` in the environment that runs nbgrader. Nothing will be graded '
-          "until then.", file=sys.stderr)
+          "or fed back until then.", file=sys.stderr)
     c.Autograde.autograde_preprocessors = ["gradcourse.scoring.autograde.SandboxedGrading"]
+    c.GenerateFeedback.preprocessors = ["gradcourse.scoring.inert.InertNotebook"]
 else:
     harden(c)

@@ -8,7 +8,8 @@ code can rewrite the tests' world. Here the autograde step is one ``SandboxedGra
 2. The named checks run in *this* process and call the learner's functions in that interpreter with the public
    and the student's hidden inputs; only numbers come back. Each test cell gets its verdict as its output, which
    nbgrader's ``SaveAutoGrades`` then turns into points as usual.
-3. ``CapOutputs`` bounds what any output can put into the autograded and feedback notebooks.
+3. ``InertNotebook`` (inert.py) bounds and neutralises everything the learner controls in the notebook (outputs,
+   markdown, metadata) before it reaches the gradebook, the formgrader or the feedback.
 
 One interpreter per submission, started once: nothing of one student's run is reused for another.
 """
@@ -28,7 +29,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked, is_solution
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
@@ -257,27 +258,3 @@ def notebook_outputs(report, count: int) -> list[NotebookNode]:
     if report.lost:
         outputs.append(_error(report.error))
     return outputs
-
-
-class CapOutputs(NbGraderPreprocessor):
-    """Truncate any output text beyond a byte budget, so one print cannot bloat every notebook it lands in."""
-
-    max_bytes = Integer(20_000, help="Most bytes kept of one output").tag(config=True)
-
-    def preprocess_cell(self, cell, resources, index):
-        for output in cell.get("outputs", []):
-            if "text" in output:
-                output["text"] = _cap(output["text"], self.max_bytes)
-            for mime, value in output.get("data", {}).items():
-                if isinstance(value, str) and not mime.startswith("image/"):
-                    output["data"][mime] = _cap(value, self.max_bytes)
-                elif isinstance(value, str) and len(value) > 50 * self.max_bytes:
-                    output["data"][mime] = ""
-            if "traceback" in output:
-                output["traceback"] = [_cap(line, self.max_bytes) for line in output["traceback"][-50:]]
-        return cell, resources
-
-
-def _cap(text, limit: int):
-    text = "".join(text) if isinstance(text, list) else text
-    return text if len(text) <= limit else text[:limit] + f"\n… [{len(text) - limit} more characters cut]\n"

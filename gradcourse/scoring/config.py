@@ -6,19 +6,28 @@ from pathlib import Path
 
 
 def harden(c) -> None:
-    """Run each notebook in a fresh sandboxed interpreter, score outside it, cap every output."""
+    """Run each notebook in a fresh sandboxed interpreter, score outside it, make what the learner wrote inert and
+    bounded, and serve feedback under a policy that runs no script."""
+    import nbgrader
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                         IgnorePattern, LimitOutput, SaveAutoGrades)
 
-    from .autograde import CapOutputs, SandboxedGrading
+    from .autograde import SandboxedGrading
+    from .inert import TEMPLATES, InertNotebook
 
     c.Autograde.autograde_preprocessors = [
-        SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, CapOutputs, LimitOutput,
+        SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, InertNotebook, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
-    # Stock feedback shows the hidden tests' source (and so the per-student inputs' recipe): strip it.
-    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # Stock feedback shows the hidden tests' source (and so the per-student inputs' recipe): strip it. Notebooks
+    # autograded before InertNotebook existed are made inert here too.
+    c.GenerateFeedback.preprocessors = [InertNotebook, GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # nbgrader's feedback template under a Content-Security-Policy (templates/feedback/gradcourse_csp.html.j2), set
+    # for the feedback's exporter only: the formgrader's, configured from the same file, keeps its own template.
+    nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+    c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
+    c.GenerateFeedback.HTMLExporter.template_file = "gradcourse_csp.html.j2"
     # A learner who deletes or empties a test cell gets it back, scored like any other.
     c.OverwriteCells.add_missing_cells = True
 
