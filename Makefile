@@ -1,27 +1,33 @@
-# Two commands on a fresh machine: `make book` and `make test`. Everything else is installed from here.
+# Two commands on a fresh machine: `make book` and `make test`. Everything else is installed from here (`make test`
+# also installs the Debian packages its tests need when run as root: tools/system-deps).
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # nbgrader shells out to alembic, which lives in the venv's bin/.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup book test serve check labs bench clean
+.PHONY: setup system-deps book test serve check labs dist bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip install --quiet -r requirements.txt -e ".[learner,grader]"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js with npm is needed (Debian: apt-get install nodejs npm)." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# bubblewrap, chromium and PostgreSQL for the tests: installed with apt-get as root, else named before any test runs.
+system-deps:
+	@tools/system-deps
 
 book: setup
 	$(PY) -m gradcourse.book build
 
-test: setup
+test: system-deps setup
 	$(PY) -m pytest
 
 serve:
@@ -33,6 +39,12 @@ check: setup
 labs: setup
 	$(PY) -m gradcourse.grading generate
 
+# The course package as learners and instructors install it: dist/gradcourse-<version>-py3-none-any.whl and its
+# sdist (the wheel is built from the sdist). `pip install "gradcourse[learner]" --find-links dist`.
+dist: $(VENV)/.installed
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
 # Measurements, not tests (bench/*.py): book and grading print the stock tool's figure beside ours; labs and pages
 # print each figure beside its target.
 bench: setup
@@ -42,4 +54,4 @@ bench: setup
 	$(PY) bench/pages.py --repeat 3
 
 clean:
-	rm -rf _build
+	rm -rf _build dist

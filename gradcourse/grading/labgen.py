@@ -15,6 +15,13 @@ For each lab and language this writes, deterministically:
 * ``grader/release/<lab>-<lang>/<lab>.ipynb``  made by ``nbgrader generate_assignment --no-db``
 * ``labs/<lang>/<lab>.ipynb``                   the released notebook, for learners
 * ``solutions/labs/<lang>/<lab>.ipynb``         solved notebook: no solution delimiters, no hidden tests
+
+Every lab also gets, from here, what a learner needs when the course package is not installed in the
+notebook's kernel: a short note above the first code cell saying how to install it, and that cell's leading
+imports wrapped in ``try``/``except ImportError``, which prints the same instruction and re-raises. It prints it
+in English and in Spanish: the code is shared by both languages, and finding out the notebook's language is the
+course package's job (``context.notebook_language``). In the grading sandbox the course package is a stub, so
+the imports succeed there and grading is unchanged.
 """
 from __future__ import annotations
 
@@ -60,6 +67,37 @@ def test_cell_source(check_name, stub):
             f"### END HIDDEN TESTS")
 
 
+# What a lab says when the course package is not installed for its kernel (see guard_imports).
+INSTALL_MESSAGE = """\
+    print('This lab needs the course package: pip install "gradcourse[learner]" --find-links FOLDER '
+          "(the folder with the course's wheel), then restart the kernel.")
+    print('Este laboratorio necesita el paquete del curso: pip install "gradcourse[learner]" --find-links CARPETA '
+          "(la carpeta con el archivo .whl del curso) y reinicia el núcleo.")"""
+INSTALL_NOTE = {
+    "en": "The next cell imports the course package. If it says the package is missing, install it into the Python\n"
+          'environment of this notebook with `pip install "gradcourse[learner]" --find-links FOLDER` (FOLDER holds\n'
+          'the course\'s wheel; in the course repository, `pip install -e ".[learner]"`) and restart the kernel.',
+    "es": "La celda siguiente importa el paquete del curso. Si te dice que falta, instálalo en el entorno de Python\n"
+          'de este cuaderno con `pip install "gradcourse[learner]" --find-links CARPETA` (CARPETA es donde está el\n'
+          'archivo .whl del curso; en el repositorio del curso, `pip install -e ".[learner]"`) y reinicia el núcleo.',
+}
+_IMPORT_LINE = re.compile(r"^(import|from)\s+\S")
+
+
+def guard_imports(lab, source):
+    """The first code cell with its leading imports inside ``try``: a missing package prints how to install the
+    course (both languages) before the ImportError, instead of a bare traceback."""
+    lines = source.split("\n")
+    n = 0
+    while n < len(lines) and _IMPORT_LINE.match(lines[n]):
+        n += 1
+    if not any(re.match(r"(import|from) gradcourse\b", ln) for ln in lines[:n]):
+        raise ValueError(f"{lab}: the first code cell must start with its imports, the course package among them")
+    return "\n".join(["try:", *("    " + ln for ln in lines[:n]),
+                      "except ImportError:  # the course package, or a package it needs, is not installed here",
+                      INSTALL_MESSAGE, "    raise", *lines[n:]])
+
+
 def _nbgrader(**kw):
     meta = {"grade": False, "locked": False, "schema_version": SCHEMA, "solution": False}
     meta.update(kw)
@@ -76,6 +114,8 @@ def source_notebook(lab, lang, root=REPO, src=None):
     src = src or read_source(lab, root)
     cells, n_code, n_md = [], 0, 0
     for cell in src.cells:
+        if cell.cell_type == "code" and n_code == 0:
+            cells.append(nbformat.v4.new_markdown_cell(INSTALL_NOTE[lang], id="install"))
         meta = dict(cell.metadata)
         cell_lang = meta.pop("lang", None)
         if cell_lang is not None and cell_lang not in LANGS:
@@ -87,6 +127,8 @@ def source_notebook(lab, lang, root=REPO, src=None):
         role = meta.pop("nb", None)
         out_meta = {k: v for k, v in meta.items() if k in ("tags",)}
         source = cell.source
+        if cell.cell_type == "code" and n_code == 0:
+            source = guard_imports(lab, source)
         if role == "readonly":
             out_meta["nbgrader"] = _nbgrader(locked=True, grade_id=meta["grade_id"])
         elif role == "solution":

@@ -21,9 +21,15 @@ import os
 import re
 from pathlib import Path
 
-import anywidget
 import numpy as np
-import traitlets as t
+
+try:
+    import anywidget
+    import traitlets as t
+except ImportError as missing:  # the course was installed without its learner extra
+    raise ImportError(f'{missing.name} is missing: pip install "gradcourse[learner]" installs what the course\'s '
+                      f'widgets need · falta {missing.name}: pip install "gradcourse[learner]" instala lo que '
+                      "necesitan los widgets del curso") from missing
 
 STATIC = Path(__file__).parent / "static" / "widgets"
 __all__ = ["BroadcastPicker", "Choice", "JacobianExplorer", "Quiz", "STATIC", "SCENARIOS", "esm"]
