@@ -97,3 +97,13 @@ class Visit:
     def assert_clean(self):
         assert self.blocked == [], f"requests outside localhost: {self.blocked}"
         assert self.errors == [], f"console errors: {self.errors}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The mutation score of the pitfall matrix (tests/labs/test_pitfalls.py), when it ran: wrong implementations
+    that lose points on every seed tried, out of all of them."""
+    score = getattr(config, "mutation_score", None)
+    if score:
+        caught = sum(score.values())
+        terminalreporter.write_sep("=", f"mutation score: {caught}/{len(score)} wrong implementations caught "
+                                        f"({100 * caught / len(score):.0f}%)")

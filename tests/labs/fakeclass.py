@@ -1,20 +1,49 @@
-"""Build a fake class from the released notebooks and the implementations kept as data."""
+"""Build a fake class from the released notebooks and a sample of the pitfall matrix.
+
+Every honest implementation of the matrix and a sample of its wrong ones (the mistakes this course was found to
+miss, and the classic ones) are handed in; what each submission must score is computed here, in process, by running
+the same named checks on the same functions with the public seed and the student's hidden seed (the course secret
+is written before grading), so that the pipeline is tested for giving the verdicts the checks give.
+"""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
-from gradcourse.grading.checks import CHECKS, checks_for
+from gradcourse.grading import pitfalls
+from gradcourse.grading.checks import CHECKS, PUBLIC_SEED, checks_for, run_check
+from gradcourse.grading.context import seed_for
 from gradcourse.grading.labgen import assignment
-
-from .fixtures.implementations import IMPLEMENTATIONS
 
 N_STUDENTS = 10
 N_HONEST_FIRST = 3
-PER_LAB = 6          # 3 honest + up to 3 wrong implementations per stub; each student hands in 3 of 5 labs
+PER_LAB = 5          # 3 honest + 2 wrong implementations per stub; each student hands in some of the 5 labs
+SECRET = "fake-class-secret"
+# Two wrong implementations per function, none of them stateful (their verdicts depend on the inputs only).
+SAMPLE = {
+    "softmax": ("whole_array_max", "mutates_input"),
+    "softmax_jacobian": ("no_max_subtraction", "integer_result"),
+    "jacobian_fd": ("forward_differences", "mutates_input"),
+    "grad_fd": ("integer_result", "half_step"),
+    "ce_loss": ("log_of_softmax", "float32_result"),
+    "ce_grad": ("no_max_subtraction", "sum_not_mean"),
+    "two_layer_grads": ("no_relu_mask", "mutates_input"),
+    "unbroadcast": ("one_leading_axis_only", "mutates_upstream"),
+    "sum_backward": ("missing_keepdims", "axis_none_unhandled"),
+    "mean_backward": ("whole_array_sum", "mutates_upstream"),
+    "getitem_backward": ("assignment_not_add_at", "integer_result"),
+    "cat_backward": ("wrong_axis", "transposed_result"),
+    "gelu_grad": ("float32_result", "one_dimensional_only"),
+    "matmul_backward": ("batched_T", "missing_unbroadcast"),
+    "softmax_backward": ("batched_T", "mutates_upstream"),
+    "cross_entropy": ("whole_array_max", "sum_not_mean"),
+    "cross_entropy_grad": ("no_max_subtraction", "mutates_input"),
+    "backward": ("preorder_dfs", "no_seed"),
+}
 
 
 def student_ids():
@@ -22,15 +51,15 @@ def student_ids():
 
 
 def choose(stub: str, i: int):
-    """Student i's implementation of `stub`: (label, source, targeted checks)."""
-    impl = IMPLEMENTATIONS[stub]
-    honest = list(impl["honest"].items())
-    wrong = list(impl["wrong"].items())
+    """Student i's implementation of `stub`: (label, source)."""
+    honest = [(n, src) for n, src in pitfalls.HONEST[stub].items() if n != "solution"]
+    honest.append(("solution", pitfalls.SOLUTION[stub]))
+    wrong = [(pid, pitfalls.variants(pid, stub)[0]) for pid in SAMPLE[stub]]
     if N_HONEST_FIRST <= i < N_HONEST_FIRST + len(wrong):
-        name, (src, targets) = wrong[i - N_HONEST_FIRST]
-        return f"wrong:{name}", src, targets
+        name, src = wrong[i - N_HONEST_FIRST]
+        return f"wrong:{name}", src
     name, src = honest[i % len(honest)]
-    return f"honest:{name}", src, ()
+    return f"honest:{name}", src
 
 
 def stubs_in(nb):
@@ -60,33 +89,55 @@ def submit(course: Path, student: str, name: str, nb, filename=None):
     return d
 
 
+_CHECK_CALL = re.compile(r'^grade\("([^"]+)", (\w+)\)$', re.M)
+
+
+def grade_in_process(nb, student: str) -> dict[str, bool]:
+    """{check: passed with the public and the hidden seed} for a filled notebook: its set-up and answer cells run
+    here, in one namespace as in the notebook, and the named checks call the functions they define."""
+    ns = {"__name__": "__main__"}
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and (meta.get("grade_id") == "setup" or meta.get("solution")):
+            exec(compile(c.source, f"<{meta.get('grade_id')}>", "exec"), ns)  # noqa: S102 - the fixtures' code
+    hidden = seed_for(f"{SECRET}:{student}")
+    verdicts = {}
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade") \
+                and not c.metadata["nbgrader"].get("solution"):
+            for name, fn in _CHECK_CALL.findall(c.source):
+                verdicts[name] = all(run_check(name, ns[fn], seed).passed for seed in (PUBLIC_SEED, hidden))
+    return verdicts
+
+
 def build(course: Path, labs: list[str]):
-    """Write every student's submissions; return ({(student, lab): expected score}, {(student, lab): choices})."""
-    expected, chosen = {}, {}
+    """Write every student's submissions; return ({(student, lab): expected score}, {(student, lab): choices},
+    {(student, lab): {check: passed}})."""
+    expected, chosen, verdicts = {}, {}, {}
     ids = student_ids()
     for li, lab in enumerate(labs):
         for student in ids:
             expected[student, lab] = 0.0          # not handed in: 0 in the export
-        for i in range(PER_LAB):                  # i is the role: 0-2 honest, 3-5 wrong implementations
+        for i in range(PER_LAB):                  # i is the role: 0-2 honest, 3-4 wrong implementations
             student = ids[(2 * li + i) % N_STUDENTS]
             lang = ("en", "es")[(i + li) % 2]
             name = assignment(lab, lang)
             released = nbformat.read(course / "release" / name / f"{lab}.ipynb", as_version=4)
-            sources, lost, picks = {}, 0.0, {}
+            sources, picks = {}, {}
             for stub in stubs_in(released):
-                label, src, targets = choose(stub, i)
+                label, src = choose(stub, i)
                 sources[stub] = src
                 picks[stub] = label
-                lost += sum(CHECKS[t].points for t in targets)
-                assert all(CHECKS[t].stub == stub for t in targets)
-            submit(course, student, name, fill(released, sources))
-            expected[student, lab] = auto_points(released) - lost
+            filled = fill(released, sources)
+            submit(course, student, name, filled)
+            verdicts[student, lab] = grade_in_process(filled, student)
+            expected[student, lab] = sum(CHECKS[n].points for n, ok in verdicts[student, lab].items() if ok)
             chosen[student, lab] = picks
-    return expected, chosen
+    return expected, chosen, verdicts
 
 
 def honest_sources(nb):
-    return {stub: next(iter(IMPLEMENTATIONS[stub]["honest"].values())) for stub in stubs_in(nb)}
+    return {stub: choose(stub, 0)[1] for stub in stubs_in(nb)}
 
 
 def build_bad(course: Path, lab="lab00"):

@@ -1,4 +1,6 @@
-"""A fake class goes through the real nbgrader pipeline, driven by the instructor CLI."""
+"""A fake class goes through the real nbgrader pipeline, driven by the instructor CLI, with the course's hardened
+configuration: every honest implementation of the pitfall matrix and a sample of its wrong ones must get exactly
+the verdicts the named checks give them in process."""
 import contextlib
 import csv
 import io
@@ -15,10 +17,10 @@ from . import fakeclass
 from .conftest import REPO
 
 
-def cli(course, *args):
+def cli(course, *args, status=0):
     proc = subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args],
                           cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == status, proc.stdout + proc.stderr
     return proc.stdout
 
 
@@ -35,16 +37,18 @@ def graded_class(tmp_path_factory):
     course = fakeclass.copy_course(REPO / "grader", tmp_path_factory.mktemp("course") / "grader")
     t0 = time.time()
     out = {"release": cli(course, "release")}
+    (course / ".gradcourse-secret").write_text(fakeclass.SECRET)   # so that the hidden seeds are known here
     all_labs = labs()
-    expected, chosen = fakeclass.build(course, all_labs)
+    expected, chosen, verdicts = fakeclass.build(course, all_labs)
     bad_expected, bad_lines = fakeclass.build_bad(course)
-    out["autograde"] = cli(course, "autograde")
+    # the unreadable and misnamed notebooks cannot be graded, and the command says so in its exit status
+    out["autograde"] = cli(course, "autograde", status=1)
     out["feedback"] = cli(course, "feedback")
     out["export"] = cli_here(course, "export")
     out["summary"] = cli_here(course, "summary")
     out["summary_es"] = cli_here(course, "summary", "--lang", "es")
     out["seconds"] = time.time() - t0
-    return dict(course=course, out=out, labs=all_labs, expected=expected, chosen=chosen,
+    return dict(course=course, out=out, labs=all_labs, expected=expected, chosen=chosen, verdicts=verdicts,
                 bad_expected=bad_expected, bad_lines=bad_lines)
 
 
@@ -54,17 +58,25 @@ def read_by_lab(course):
     return {r["student_id"]: r for r in rows}
 
 
-def test_every_stub_has_three_honest_and_all_wrong_implementations_used(graded_class):
+def test_every_stub_has_three_honest_and_its_sampled_wrong_implementations(graded_class):
     seen = {}
     for (student, lab), picks in graded_class["chosen"].items():
         for stub, label in picks.items():
             seen.setdefault(stub, set()).add(label)
-    from .fixtures.implementations import IMPLEMENTATIONS
     for stub, labels in seen.items():
         honest = {lab for lab in labels if lab.startswith("honest:")}
         wrong = {lab for lab in labels if lab.startswith("wrong:")}
         assert len(honest) >= 3, stub
-        assert len(wrong) == len(IMPLEMENTATIONS[stub]["wrong"]), stub
+        assert wrong == {f"wrong:{pid}" for pid in fakeclass.SAMPLE[stub]}, stub
+
+
+def test_honest_keep_full_marks_and_wrong_lose_points(graded_class):
+    for (student, lab), picks in graded_class["chosen"].items():
+        verdicts = graded_class["verdicts"][student, lab]
+        if all(label.startswith("honest:") for label in picks.values()):
+            assert all(verdicts.values()), (student, lab, verdicts)
+        else:
+            assert not all(verdicts.values()), (student, lab, picks)
 
 
 def test_exported_scores_match_expected(graded_class):
@@ -90,6 +102,8 @@ def test_bad_submissions_get_a_line_and_their_score(graded_class):
 def test_autograde_shows_progress_and_feedback_exists(graded_class):
     course = graded_class["course"]
     assert "[1/" in graded_class["out"]["autograde"]
+    not_graded = graded_class["out"]["autograde"].split("NOT GRADED")[1]
+    assert "x-json" in not_graded and "x-name" in not_graded and "x-deleted" not in not_graded
     n_good = fakeclass.PER_LAB * len(graded_class["labs"])
     html = list((course / "feedback").glob("*/*/*.html"))
     assert len(html) >= n_good
@@ -98,13 +112,11 @@ def test_autograde_shows_progress_and_feedback_exists(graded_class):
 def test_summary_table_counts_each_check(graded_class):
     summary = graded_class["out"]["summary"]
     n = fakeclass.PER_LAB + 2            # x-deleted and x-retyped are graded; x-json and x-name could not be
-    # every honest or wrong student passes the softmax values check (no pitfall targets it), as do the
-    # deleted-cell and re-typed submissions ...
-    line = next(ln for ln in summary.splitlines() if "check-softmax-values" in ln)
-    assert line.split()[-1] == f"{fakeclass.PER_LAB + 2}/{n}"
-    # ... and exactly one more fails the large-logit check (no max subtraction)
-    line = next(ln for ln in summary.splitlines() if "check-softmax-large-logits" in ln)
-    assert line.split()[-1] == f"{fakeclass.PER_LAB + 1}/{n}"
+    lab00 = [v for (student, lab), v in graded_class["verdicts"].items() if lab == "lab00"]
+    for name in ("softmax.values", "softmax.large_logits", "softmax_jacobian.large_logits", "ce_grad.stability"):
+        passed = sum(v[name] for v in lab00) + 2     # the deleted-cell and re-typed submissions are honest there
+        line = next(ln for ln in summary.splitlines() if f"check-{name.replace('.', '-').replace('_', '-')} " in ln)
+        assert line.split()[-1] == f"{passed}/{n}", line
     line = next(ln for ln in summary.splitlines() if "derivation-softmax" in ln)
     assert "0 to grade by hand" in line
 
