@@ -284,7 +284,11 @@ class CappedReader(threading.Thread):
 def check_available() -> None:
     """Start a trivial sandboxed interpreter; raise SandboxUnavailable with the reason and the remedy if that
     fails."""
-    outcome = run([sys.executable, "-I", "-c", "print('ok')"], limits=Limits(wall_seconds=20))
+    try:
+        outcome = run([sys.executable, "-I", "-c", "print('ok')"], limits=Limits(wall_seconds=20))
+    except SandboxUnavailable as exc:  # bubblewrap itself refused: say why and what to do about it
+        said = " ".join(str(exc).split())[:300]
+        raise SandboxUnavailable(f"the sandbox did not start ({said}); {_remedy(said)}") from exc
     if outcome.stdout.strip() != b"ok":
         said = " ".join(outcome.stderr.decode(errors="replace").split())[:300]
         raise SandboxUnavailable(f"the sandbox did not start (exit {outcome.returncode}: {said}); {_remedy(said)}")

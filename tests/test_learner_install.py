@@ -107,7 +107,7 @@ def test_wheel_holds_what_the_labs_load(wheelhouse):
                                   metadata, re.M):
         extras[extra].add(name.lower())
     assert extras == {"learner": {"numpy", "matplotlib", "ipykernel", "ipywidgets", "anywidget"},
-                      "grader": {"nbgrader", "sqlalchemy", "psycopg"}}
+                      "grader": {"gradcourse", "nbgrader", "sqlalchemy", "psycopg"}}  # gradcourse[learner] too
 
 
 def test_language_comes_from_the_running_notebook(tmp_path, monkeypatch):
