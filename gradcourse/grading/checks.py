@@ -227,10 +227,12 @@ def confirmed(want, numeric, where):
 def expect_gradient(got, want, numeric, lang, where, hint="", forward="f", atol=EXACT_TOL, rtol=EXACT_TOL,
                     loose=False):
     """A learner's gradient against centred differences of ``forward`` (FD_TOL) and the reference (``atol``), or,
-    ``loose``, against both to PLAUSIBLE_TOL. The reference must agree with the differences in any case."""
+    ``loose``, against both to PLAUSIBLE_TOL. The reference must agree with the differences in any case.
+    ``forward`` names the function differenced: code, or an (English, Spanish) pair when it is prose."""
     confirmed(want, numeric, where)
     fd_tol, atol, rtol = (PLAUSIBLE_TOL,) * 3 if loose else (FD_TOL, atol, rtol)
-    source = (f"centred differences of {forward}", f"las diferencias centradas de {forward}")
+    forward_en, forward_es = forward if isinstance(forward, tuple) else (forward, forward)
+    source = (f"centred differences of {forward_en}", f"las diferencias centradas de {forward_es}")
     expect_close(got, numeric, lang, where, hint, atol=fd_tol, rtol=fd_tol, source=source)
     return expect_close(got, want, lang, where, hint, atol=atol, rtol=rtol)
 
@@ -255,8 +257,8 @@ def run_check(name: str, student, seed: int = PUBLIC_SEED, lang: str = "en") -> 
             fault = _fault_text(exc)
             msg = tr(lang, f"internal error of the course while checking, not your mistake ({fault}). "
                            "This check could not judge your function; please tell your instructor.",
-                     f"error interno del curso al comprobar, no es culpa tuya ({fault}). Esta comprobación no ha "
-                     "podido juzgar tu función; avisa a tu profesor.")
+                     f"error interno del curso durante la comprobación, no es culpa tuya ({fault}). Esta "
+                     "comprobación no pudo evaluar tu función; avisa a tu profesor.")
             return Result(name, False, 0.0, c.points, msg, fault)
     return Result(name, True, c.points, c.points, c.title[lang])
 
@@ -338,7 +340,7 @@ def check_softmax_large_logits(student, rng, lang):
              draws.huge_logits(rng, (draws.size(rng, 2, 5), draws.size(rng, 2, 6)))]
     for z in cases:
         hint = tr(lang, f"Overflow/underflow at z = {fmt(z.max())}: did you subtract max(z) before exp?",
-                  f"Desbordamiento con z = {fmt(z.max())}: ¿restaste max(z) antes de exp?")
+                  f"Desbordamiento o subdesbordamiento con z = {fmt(z.max())}: ¿restaste max(z) antes de exp?")
         _softmax_case(student, lang, z, hint)
 
 
@@ -347,7 +349,7 @@ def check_softmax_large_logits(student, rng, lang):
        "el array de entrada queda intacto (y el resultado es aproximadamente correcto)")
 def check_softmax_no_mutation(student, rng, lang):
     hint = tr(lang, "Pitfall: in-place `z -= z.max()`; write `z = z - z.max(...)`.",
-              "Error típico: `z -= z.max()` en el sitio; escribe `z = z - z.max(...)`.")
+              "Error típico: `z -= z.max()` modifica z in situ; escribe `z = z - z.max(...)`.")
     z = draws.logits(rng, (draws.size(rng, 2, 7),))
     where = f"softmax({_vec(z)})"
     got = run(student, (z,), ("z",), lang, where, watch=True, watch_hint=hint)
@@ -435,8 +437,8 @@ def _jacobian_fd_case(student, lang, name, f, z, jac, watch=False):
     raw = run(student, (grader_f, z), (None, "z"), lang, where, watch=watch,
               watch_hint=tr(lang, "Pitfall: nudging z[j] in place and undoing it does not give back the same "
                                   "floats; perturb a copy.",
-                            "Error típico: mover z[j] en el sitio y deshacerlo no devuelve los mismos números; "
-                            "perturba una copia."))
+                            "Error típico: desplazar z[j] in situ y luego deshacer el cambio no devuelve "
+                            "exactamente los mismos números; perturba una copia."))
     want = jac(np.asarray(z, dtype=np.float64))
     got = learner_array(raw, lang, where, strict=not watch)
     zf = np.asarray(z, dtype=np.float64)
@@ -481,8 +483,8 @@ def _grad_fd_case(student, lang, name, f, z, grad, watch=False):
     raw = run(student, (grader_f, z), (None, "z"), lang, where, watch=watch,
               watch_hint=tr(lang, "Pitfall: nudging z[j] in place and undoing it does not give back the same "
                                   "floats; perturb a copy.",
-                            "Error típico: mover z[j] en el sitio y deshacerlo no devuelve los mismos números; "
-                            "perturba una copia."))
+                            "Error típico: desplazar z[j] in situ y luego deshacer el cambio no devuelve "
+                            "exactamente los mismos números; perturba una copia."))
     zf = np.asarray(z, dtype=np.float64)
     want = grad(zf)
     got = learner_array(raw, lang, where, strict=not watch)
@@ -573,7 +575,7 @@ def _ce_grad_case(student, lang, z, y, hint_fn, watch=False, shifted=False):
     confirmed(want, numeric, where)
     factor = _batch_factor(got, want, len(z) if batch else 1, forgive=shifted)
     expect_gradient(got, factor * want, factor * numeric, lang, where, hint_fn(got, want),
-                    forward="the mean ce_loss" if batch else "ce_loss", loose=watch)
+                    forward=("the mean ce_loss", "la ce_loss media") if batch else "ce_loss", loose=watch)
 
 
 def _ce_grad_hint(lang):
@@ -581,7 +583,8 @@ def _ce_grad_hint(lang):
         if want.ndim == 2 and np.allclose(got, want.shape[0] * want, atol=1e-9):
             B = want.shape[0]
             return tr(lang, f"Your gradient is B = {B} times too large: the batch loss is a mean, divide by B.",
-                      f"Tu gradiente es B = {B} veces mayor: la pérdida del lote es una media, divide entre B.")
+                      f"Tu gradiente es B = {B} veces el esperado: la pérdida del lote es una media, divide "
+                      "entre B.")
         return tr(lang, "Expected softmax(z) - one_hot(y) (divided by B for a batch): subtract 1 at index y only.",
                   "Se esperaba softmax(z) - one_hot(y) (dividido entre B en un lote): resta 1 solo en el índice y.")
     return hint
@@ -615,7 +618,8 @@ def check_ce_grad_stability(student, rng, lang):
         return tr(lang, "Overflow: subtract each row's max before exp (axis=-1, keepdims=True), or use "
                         "exp(z - logsumexp(z)); a max over the whole array leaves rows far below it at 0 / 0.",
                   "Desbordamiento: resta el máximo de cada fila antes de exp (axis=-1, keepdims=True) o usa "
-                  "exp(z - logsumexp(z)); un máximo de todo el array deja a 0 / 0 las filas muy por debajo.")
+                  "exp(z - logsumexp(z)); con un máximo de todo el array, las filas que quedan muy por debajo "
+                  "dan 0 / 0.")
     n = draws.size(rng, 2, 7)
     B, N = draws.size(rng, 2, 5), draws.size(rng, 2, 6)
     for z, y in ((np.array([1e4, 0.0, -1e4]), 0), (draws.huge_logits(rng, (n,)), int(rng.integers(0, n))),
@@ -697,7 +701,7 @@ def check_two_layer_grads_active(student, rng, lang):
 def check_two_layer_grads_relu_mask(student, rng, lang):
     args = _two_layer_inputs(rng, active=False)
     where, (dW1, _, dx), want, numeric = _two_layer_call(student, args, lang)
-    hint = tr(lang, "Multiply W2^T gy elementwise by relu'(z1) = (z1 > 0) before going further back.",
+    hint = tr(lang, "Multiply W2^T gy element-wise by relu'(z1) = (z1 > 0) before going further back.",
               "Multiplica W2^T gy elemento a elemento por relu'(z1) = (z1 > 0) antes de seguir hacia atrás.")
     expect_gradient(dx, want[2], numeric[2], lang, where + ": dx", hint, "L = <gy, y>")
     if dW1.shape == want[0].shape:     # a wrong shape is the business of two_layer.active
@@ -804,7 +808,7 @@ def _reduce_shape(rng, lo=1, hi=3):
 
 @check("sum_backward.axis", 2, "sum_backward, keepdims=False",
        "axis given, keepdims=False: the reduced axes are put back before broadcasting; float64",
-       "con axis y keepdims=False: se recolocan los ejes reducidos antes de difundir; en float64")
+       "con `axis` y `keepdims=False`: se recolocan los ejes reducidos antes de difundir; en float64")
 def check_sum_backward_axis(student, rng, lang):
     hint = tr(lang, "Pitfall (keepdims=False): reshape grad with size-1 axes where the sum removed them, "
                     "then broadcast to the input shape.",
@@ -820,7 +824,7 @@ def check_sum_backward_axis(student, rng, lang):
 
 @check("sum_backward.keepdims", 1, "sum_backward, keepdims=True",
        "axis given, keepdims=True: grad already has the size-1 axes",
-       "con axis y keepdims=True: grad ya tiene los ejes de tamaño 1")
+       "con `axis` y `keepdims=True`: grad ya tiene los ejes de tamaño 1")
 def check_sum_backward_keepdims(student, rng, lang):
     hint = tr(lang, "With keepdims=True the upstream gradient already has size-1 axes: only broadcast it.",
               "Con keepdims=True el gradiente entrante ya tiene los ejes de tamaño 1: basta con difundirlo.")
@@ -835,10 +839,11 @@ def _all_cases(rng):
 
 @check("sum_backward.all", 1, "sum_backward, axis=None",
        "axis=None: a scalar gradient spreads over the whole input (0-d inputs too)",
-       "axis=None: un gradiente escalar se reparte por toda la entrada (también de dimensión 0)")
+       "axis=None: un gradiente escalar se reparte por toda la entrada (también con entradas de dimensión 0)")
 def check_sum_backward_all(student, rng, lang):
     hint = tr(lang, "axis=None sums over every axis: the upstream gradient is a scalar (or all size-1).",
-              "axis=None suma sobre todos los ejes: el gradiente entrante es un escalar (o todo tamaño 1).")
+              "axis=None suma sobre todos los ejes: el gradiente entrante es un escalar (o tiene todos los ejes de "
+              "tamaño 1).")
     for shape, keepdims in _all_cases(rng):
         _reduce_case(student, rng, lang, "sum_backward", shape, None, keepdims, hint)
 
@@ -872,10 +877,10 @@ def check_mean_backward_count(student, rng, lang):
 
 @check("mean_backward.all", 1, "mean_backward, axis=None",
        "axis=None: every entry gets grad / size (0-d inputs too)",
-       "axis=None: cada entrada recibe grad / tamaño (también de dimensión 0)")
+       "axis=None: cada elemento recibe grad / tamaño (también con entradas de dimensión 0)")
 def check_mean_backward_all(student, rng, lang):
     hint = tr(lang, "axis=None reduces every axis: N = the total number of entries.",
-              "axis=None reduce todos los ejes: N = número total de entradas.")
+              "axis=None reduce todos los ejes: N = número total de elementos.")
     for shape, keepdims in _all_cases(rng):
         _reduce_case(student, rng, lang, "mean_backward", shape, None, keepdims, hint)
 
@@ -944,7 +949,8 @@ def _pieces(raw, n, lang, where, hint, strict=True):
             raise Fail(tr(lang, f"{where}: expected a list of {n} pieces.",
                              f"{where}: se esperaba una lista de {n} trozos.") + " " + hint)
         items = tuple(arr)
-    return [learner_array(p, lang, f"{where}, piece {i}", strict=strict) for i, p in enumerate(items)]
+    return [learner_array(p, lang, f"{where}, " + tr(lang, f"piece {i}", f"trozo {i}"), strict=strict)
+            for i, p in enumerate(items)]
 
 
 def _cat_case(student, rng, lang, shapes, axis, hint, watch=False):
@@ -956,7 +962,8 @@ def _cat_case(student, rng, lang, shapes, axis, hint, watch=False):
     for i, (piece, want) in enumerate(zip(got, ref.cat_backward(g, shapes, axis))):
         def forward(v, i=i):
             return np.sum(g * np.concatenate(parts[:i] + [v] + parts[i + 1:], axis=axis))
-        expect_gradient(piece, want, fd.gradient(forward, parts[i]), lang, f"{where}, piece {i}", hint,
+        expect_gradient(piece, want, fd.gradient(forward, parts[i]), lang,
+                        f"{where}, " + tr(lang, f"piece {i}", f"trozo {i}"), hint,
                         forward="sum(grad * concatenate(parts))", atol=0, rtol=0, loose=watch)
 
 
@@ -984,7 +991,7 @@ def check_cat_backward_axis0(student, rng, lang):
        "parte por el eje de concatenación (axis=1, axis=-1, ...)")
 def check_cat_backward_axis(student, rng, lang):
     hint = tr(lang, "Pitfall: split along `axis`, using each parent's shape[axis] as its size.",
-              "Error típico: parte por `axis`, usando shape[axis] de cada padre como su tamaño.")
+              "Error típico: parte por `axis`, en trozos cuyo tamaño es el shape[axis] de cada padre.")
     for ndim, axis in ((2, 1), (3, int(rng.choice([1, 2]))), (3, -1)):
         _cat_case(student, rng, lang, _cat_shapes(rng, ndim, axis), axis, hint)
 
@@ -1010,7 +1017,8 @@ def _gelu_hint(lang):
             return tr(lang, "You returned Φ(x) only: the product rule adds the term x φ(x).",
                       "Devolviste solo Φ(x): la regla del producto añade el término x φ(x).")
         return tr(lang, "GELU is x Φ(x) (exact, with erf); by the product rule its derivative is Φ(x) + x φ(x).",
-                  "GELU es x Φ(x) (exacta, con erf); por la regla del producto su derivada es Φ(x) + x φ(x).")
+                  "La GELU es x Φ(x) (la exacta, con erf); por la regla del producto, su derivada es "
+                  "Φ(x) + x φ(x).")
     return hint
 
 
@@ -1025,7 +1033,7 @@ def check_gelu_grad_values(student, rng, lang):
 
 
 @check("gelu_grad.shapes", 1, "gelu_grad(x) keeps the shape of x",
-       "elementwise for any shape: (), (3, 4), (2, 1, 3), ...",
+       "element-wise for any shape: (), (3, 4), (2, 1, 3), ...",
        "elemento a elemento para cualquier forma: (), (3, 4), (2, 1, 3), ...")
 def check_gelu_grad_shapes(student, rng, lang):
     hint = tr(lang, "Work on whole arrays (np.exp, a vectorised erf) so the result keeps the shape of x.",
@@ -1100,7 +1108,8 @@ def check_matmul_backward_batched(student, rng, lang):
 
 @check("matmul_backward.broadcast_batch", 2, "matmul_backward, broadcast batch axes",
        "broadcast batch axes (missing or size 1) are summed back (unbroadcast) to the shapes of A and B",
-       "los ejes de lote difundidos (ausentes o de tamaño 1) se suman de vuelta (unbroadcast) a las formas de A y B")
+       "los ejes de lote difundidos (ausentes o de tamaño 1) se suman (unbroadcast) hasta recuperar las formas de "
+       "A y B")
 def check_matmul_backward_broadcast_batch(student, rng, lang):
     hint = tr(lang, "Pitfall: when the batch axes broadcast, sum the gradient back with unbroadcast(dA, A.shape).",
               "Error típico: si los ejes de lote se difunden, suma el gradiente de vuelta con unbroadcast(dA, A.shape).")
@@ -1145,7 +1154,7 @@ def check_softmax_backward_vjp(student, rng, lang):
 
 @check("softmax_backward.batch", 1, "softmax_backward(s, ds), (B, N) and (A, B, N)",
        "batches: the inner product runs along the last axis, keepdims=True",
-       "lotes: el producto interno recorre el último eje, keepdims=True")
+       "con lotes, el producto escalar recorre el último eje (keepdims=True)")
 def check_softmax_backward_batch(student, rng, lang):
     hint = tr(lang, "Pitfall: sum(s * ds) along the last axis with keepdims=True, not axis 0 or the whole array "
                     "(and no `.T`: on 3-D arrays it reverses every axis).",
@@ -1179,7 +1188,7 @@ def _cross_entropy_case(student, lang, logits, y, hint="", watch=False, atol=EXA
     where = _ce_where("cross_entropy", logits, y)
     raw = run(student, (logits, y), ("logits", "y"), lang, where, hint, watch)
     got = expect_scalar(raw, lang, where, tr(lang, "The loss is one number: the mean over the batch.",
-                                             "La pérdida es un número: la media sobre el lote."))
+                                             "La pérdida es un solo número: la media sobre el lote."))
     if watch:
         atol = PLAUSIBLE_TOL
     else:
@@ -1188,7 +1197,7 @@ def _cross_entropy_case(student, lang, logits, y, hint="", watch=False, atol=EXA
     want = ref.cross_entropy(logits, y) * _batch_factor(got, ref.cross_entropy(logits, y), B, forgive_mean)
     if B > 1 and np.isclose(got, B * want):
         hint = tr(lang, f"Your loss is B = {B} times too large: take the mean over the batch.",
-                  f"Tu pérdida es B = {B} veces mayor: toma la media sobre el lote.")
+                  f"Tu pérdida es B = {B} veces la esperada: toma la media sobre el lote.")
     expect_close(got, want, lang, where, hint, atol=atol, rtol=atol if watch else EXACT_TOL)
 
 
@@ -1230,8 +1239,8 @@ def _ce_grad_batch_case(student, lang, logits, y, hint_fn, watch=False, shifted=
     got = learner_array(run(student, (logits, y), ("logits", "y"), lang, where, watch=watch,
                             watch_hint=tr(lang, "Pitfall: in-place `logits -= logits.max(...)`; the caller still "
                                                 "needs its logits.",
-                                          "Error típico: `logits -= logits.max(...)` en el sitio; quien llama aún "
-                                          "necesita sus logits.")), lang, where, logits.shape, strict=not watch)
+                                          "Error típico: `logits -= logits.max(...)` modifica los logits in situ; "
+                                          "quien llama aún los necesita.")), lang, where, logits.shape, strict=not watch)
     want = ref.cross_entropy_grad(logits, y)
     at = logits - logits.max(axis=-1, keepdims=True) if shifted else logits
     numeric = fd.gradient(lambda v: ref.cross_entropy(v, y), at)
@@ -1255,13 +1264,13 @@ def check_cross_entropy_grad_values(student, rng, lang):
 
 @check("cross_entropy_grad.batch_mean", 1, "cross_entropy_grad, B > 1",
        "a batch: the gradient of the mean carries 1/B",
-       "un lote: el gradiente de la media lleva 1/B")
+       "con un lote: el gradiente de la media lleva el factor 1/B")
 def check_cross_entropy_grad_batch_mean(student, rng, lang):
     def hint(got, want):
         B = want.shape[0]
         if np.allclose(got, B * want, atol=1e-9):
             return tr(lang, f"Your gradient is B = {B} times too large: you forgot /B.",
-                      f"Tu gradiente es B = {B} veces mayor: olvidaste dividir entre B.")
+                      f"Tu gradiente es B = {B} veces el esperado: olvidaste dividir entre B.")
         return ""
     k = draws.size(rng, 2, 6)
     for (B, C), dtype in ((draws.sizes(rng, 2, 2, 7), np.int64), ((k, k), np.int32)):   # int32 labels: dtype probe
@@ -1275,8 +1284,8 @@ def check_cross_entropy_grad_stability(student, rng, lang):
     def hint(got, want):
         return tr(lang, "Overflow: subtract each row's max before exp (or use exp(logits - logsumexp)); a max over "
                         "the whole batch leaves rows far below it at 0 / 0.",
-                  "Desbordamiento: resta el máximo de cada fila antes de exp (o usa exp(logits - logsumexp)); un "
-                  "máximo de todo el lote deja a 0 / 0 las filas muy por debajo.")
+                  "Desbordamiento: resta el máximo de cada fila antes de exp (o usa exp(logits - logsumexp)); con "
+                  "un máximo de todo el lote, las filas que quedan muy por debajo dan 0 / 0.")
     rows = [([1e4, 0.0, -1e4], 2), ([-1e4, -1e4 + 1.0, -1e4 + 3.0], 0)]
     cases = [(np.array([row]), np.array([label])) for row, label in rows]
     C = draws.size(rng, 2, 5)
@@ -1321,7 +1330,7 @@ def _expect_grads(leaves, want, numeric, lang, where, hint):
 
 @check("backward.chain", 1, "backward(L) on a chain of operations",
        "seeds dL/dL = 1 and runs every _backward once, from the loss to the leaves",
-       "siembra dL/dL = 1 y ejecuta cada _backward una vez, de la pérdida a las hojas")
+       "inicializa dL/dL = 1 y ejecuta cada _backward una vez, de la pérdida a las hojas")
 def check_backward_chain(student, rng, lang):
     # Some entries through the relu and some blocked, so that leaving every gradient at zero cannot pass.
     n = draws.size(rng, 3, 7)
@@ -1344,7 +1353,8 @@ def check_backward_chain(student, rng, lang):
 
 @check("backward.diamond", 2, "backward(L) when a node feeds two others",
        "a node used twice gets both contributions before its own _backward runs, and runs once",
-       "un nodo usado dos veces recibe las dos contribuciones antes de ejecutar su _backward, y solo una vez")
+       "un nodo usado dos veces recibe las dos contribuciones antes de que se ejecute su _backward, que se "
+       "ejecuta una sola vez")
 def check_backward_diamond(student, rng, lang):
     shape = tuple(draws.size(rng, 2, 4) for _ in range(draws.size(rng, 1, 2)))
     a_val, k = rng.normal(0, 1, shape), float(draws.size(rng, 2, 4))

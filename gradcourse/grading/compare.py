@@ -48,8 +48,9 @@ def _raw(got, lang, where):
                          f"{where}: el resultado no es un array numérico ({type(exc).__name__}: {exc}).")) from None
     if kind not in "biuf":
         what = {"c": "complex", "O": "objects", "U": "text", "S": "bytes"}.get(kind, str(raw.dtype))
+        what_es = {"c": "números complejos", "O": "objetos", "U": "texto", "S": "bytes"}.get(kind, str(raw.dtype))
         raise Fail(tr(lang, f"{where}: the result is not an array of real numbers (it holds {what}: {type(got).__name__}).",
-                         f"{where}: el resultado no es un array de números reales (contiene {what}: "
+                         f"{where}: el resultado no es un array de números reales (contiene {what_es}: "
                          f"{type(got).__name__})."))
     return raw
 
@@ -70,9 +71,9 @@ def expect_float64(got, lang, where):
     if dtype != np.float64:
         raise Fail(tr(lang, f"{where}: the result has dtype {dtype}; the contract says float64. Pitfall: dtype drift "
                             "(a float32 constant or buffer, np.zeros_like of an integer array, an integer division...).",
-                      f"{where}: el resultado tiene dtype {dtype} y el contrato dice float64. Error típico: deriva del "
-                      "dtype (una constante o un búfer float32, np.zeros_like de un array entero, una división "
-                      "entera...)."))
+                      f"{where}: el resultado tiene dtype {dtype}, pero el contrato pide float64. Error típico: "
+                      "deriva del dtype (una constante o un búfer float32, np.zeros_like de un array entero, una "
+                      "división entera...)."))
 
 
 def expect_sequence(got, n, lang, where, what_en, what_es):

@@ -239,7 +239,7 @@ def _cell_problems(released, got, where, lang):
         out.append(tr(lang, f"{where}: deleted graded cells {', '.join(tests)}; "
                             "restored from the gradebook and graded.",
                       f"{where}: celdas calificadas borradas {', '.join(tests)}; "
-                      "se restauran desde el libro de notas y se califican."))
+                      "se restauran desde el libro de calificaciones y se califican."))
     if answers:
         out.append(tr(lang, f"{where}: deleted answer cells {', '.join(answers)}; "
                             "the checks of these functions score 0.",

@@ -12,7 +12,8 @@ pitfall("no_max_subtraction", "exp without subtracting the (row) maximum: overfl
 pitfall("whole_array_max", "a maximum over the whole array instead of per row",
         "un máximo de todo el array en vez de uno por fila", f"{SMX}; lab00 B1; lab03 §3")
 pitfall("whole_array_sum", "a sum (or count) over the whole array instead of per row or per reduced axis",
-        "una suma (o cuenta) de todo el array en vez de por fila o por eje reducido", "lab00 B1; lab02 §2; lab03 §2")
+        "una suma (o un recuento) de todo el array en vez de por fila o por eje reducido",
+        "lab00 B1; lab02 §2; lab03 §2")
 pitfall("wrong_axis", "a reduction or split along the wrong axis (axis 0 instead of the last, or the reverse)",
         "una reducción o un corte por el eje equivocado (el 0 en vez del último, o al revés)",
         f"{OPS}; lab02 §1, §4; lab03 §2")
@@ -21,7 +22,8 @@ pitfall("missing_keepdims", "a reduced axis not kept (keepdims) before broadcast
 pitfall("forward_differences", "forward differences (f(z + h) - f(z)) / h instead of centred ones",
         "diferencias hacia delante (f(z + h) - f(z)) / h en vez de centradas", f"{CHK}; lab00 B3")
 pitfall("batched_T", "`.T` on a batched array (it reverses every axis, not the last two)",
-        "`.T` sobre un array por lotes (invierte todos los ejes, no los dos últimos)", f"{MMC}; {CHK} bug 4; lab03 §1")
+        "`.T` sobre un array por lotes (invierte todos los ejes, no solo los dos últimos)",
+        f"{MMC}; {CHK} bug 4; lab03 §1")
 pitfall("assignment_not_add_at", "assignment (`out[index] = grad` or `+=`) instead of np.add.at",
         "asignación (`out[index] = grad` o `+=`) en vez de np.add.at", f"{OPS} pitfall 4; {CHK}; lab02 §3")
 pitfall("sum_not_mean", "a sum where the contract asks for a mean (the missing 1/B or 1/N)",
@@ -29,7 +31,7 @@ pitfall("sum_not_mean", "a sum where the contract asks for a mean (the missing 1
 pitfall("mean_not_sum", "a mean (a division) where the formula sums",
         "una media (una división) donde la fórmula suma", "lab02 §1-2; lab03 §1-3")
 pitfall("float32_result", "dtype drift: a float32 result where the contract says float64",
-        "deriva del dtype: un resultado float32 donde el contrato dice float64", f"{OPS} pitfall 5; lab02 §5")
+        "deriva del dtype: un resultado float32 donde el contrato pide float64", f"{OPS} pitfall 5; lab02 §5")
 pitfall("integer_result", "dtype drift: integer results (np.zeros_like of an integer input, an integer buffer)",
         "deriva del dtype: resultados enteros (np.zeros_like de una entrada entera, un búfer entero)",
         f"{OPS} pitfall 5; lab00 B1")
@@ -43,7 +45,7 @@ pitfall("accumulated_not_set", "a result added into a buffer that is never reset
         "un resultado sumado a un búfer que nunca se pone a cero (acumulado en vez de asignado)",
         f"{CHK} bug 2; lab04 §4")
 pitfall("set_not_accumulated", "contributions that overwrite each other instead of adding up (set instead of "
-        "accumulated)", "contribuciones que se sobrescriben en vez de sumarse (asignado en vez de acumulado)",
+        "accumulated)", "contribuciones que se sobrescriben en vez de sumarse (asignadas en vez de acumuladas)",
         f"{CHK} bug 2; lab04 §1")
 
 # -- specific: a mistake in one function's own formula
@@ -79,7 +81,8 @@ pitfall("missing_unbroadcast", "broadcast batch axes not summed back (no unbroad
         "ejes de lote difundidos sin sumar de vuelta (sin unbroadcast)", f"{OPS} pitfall 1; {CHK} bug 1; lab03 §1",
         only=("matmul_backward",))
 pitfall("preorder_dfs", "nodes visited depth-first in pre-order: a node runs before all its consumers",
-        "nodos recorridos en profundidad en preorden: un nodo se ejecuta antes que todos sus consumidores",
+        "nodos recorridos en profundidad en preorden: un nodo se ejecuta antes de que lo hayan hecho todos sus "
+        "consumidores",
         "lab04 §1", only=("backward",))
 pitfall("no_visited_set", "no visited set: a shared node's _backward runs more than once",
         "sin conjunto de visitados: el _backward de un nodo compartido se ejecuta más de una vez", "lab04 §1",
