@@ -44,7 +44,7 @@ class Limits:
     cpu_seconds: int = 20
     memory_bytes: int = 2 * 1024**3  # address space: numpy and its BLAS reserve a lot of virtual memory
     file_bytes: int = 16 * 1024**2
-    processes: int = 32
+    processes: int = 8  # the course's code needs one; more would only let one learner crowd the CPU
     tmp_bytes: int = 64 * 1024**2
     wall_seconds: float = 30.0
     output_bytes: int = 1024**2

@@ -330,12 +330,26 @@ def nbgrader_meta(**changes):
 
 @pytest.mark.parametrize("changes", [
     {"grade_id": ["derivation"]}, {"grade_id": f'"><img src=x onerror="{JS}">'}, {"grade_id": "a.b"},
-    {"grade_id": "x" * 200}, {"grade": "yes"}, {"points": "2"}, {"points": float("nan")}, {"schema_version": None},
+    {"grade_id": "x" * 200}, {"grade": "yes"}, {"points": "2"}, {"points": float("nan")},
 ])
 def test_nbgrader_metadata_nbgrader_would_reject_is_dropped(tmp_path, monkeypatch, changes):
     nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta(**changes)})],
              release=[new_markdown_cell("✍️")])
     assert nb.cells[0].metadata == {}
+
+
+@pytest.mark.parametrize("version", [None, 0, 4, "3", [3]])
+def test_any_schema_version_becomes_the_course_s(tmp_path, monkeypatch, version):
+    """nbgrader stops the whole batch on a schema newer than its own (SchemaTooNewError), naming nobody."""
+    nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta(
+        schema_version=version)})], release=[new_markdown_cell("✍️")])
+    assert nb.cells[0].metadata["nbgrader"]["schema_version"] == 3
+
+
+def test_a_copied_answer_cell_becomes_an_ordinary_cell(tmp_path, monkeypatch):
+    cell = new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta()})
+    nb = run(tmp_path, monkeypatch, [cell, nbformat.from_dict(dict(cell))], release=[new_markdown_cell("✍️")])
+    assert nb.cells[0].metadata["nbgrader"]["grade_id"] and "nbgrader" not in nb.cells[1].metadata
 
 
 def test_metadata_keeps_nbgrader_and_drops_the_rest(tmp_path, monkeypatch):

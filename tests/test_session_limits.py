@@ -102,3 +102,16 @@ def test_a_flood_of_frames_does_not_fill_the_grader_s_memory():
         with pytest.raises(Exception):
             p.function("flood")(lambda v: v, np.zeros(3))
         assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 100
+
+
+def test_nothing_the_learner_started_outlives_its_request():
+    """Processes a cell leaves behind (even in sessions of their own) would compete for the CPU with other
+    students' sandboxes long after the cell: they are ended as soon as the cell's reply is in."""
+    from gradcourse.scoring.session import _processes_in
+    spawn = ("import os\nfor _ in range(5):\n    if os.fork() == 0:\n        os.setsid()\n        while True:\n"
+             "            pass\n")
+    with learner() as p:
+        p.run([("<cell 1>", HONEST), ("<cell 2>", spawn)])
+        inside = {nspid for _, nspid in _processes_in(p._sandbox_ns)}
+        assert inside <= {1, p._runner_pid}, inside
+        assert p.function("double")(2) == 4

@@ -16,10 +16,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-# A submission's processing starts with nbgrader sanitizing it, and a failure is logged right after it.
-_STARTED = re.compile(r"Sanitizing .*?/submitted/([^/]+)/([^/]+)/")
-_ERROR_HERE = re.compile(r"There was an error processing assignment: ")
-_FAILED = re.compile(r"error processing assignment '([^']+)' for student '([^']+)'")
+# A submission's processing starts with nbgrader sanitizing it, and a failure is logged right after it. A
+# database error (SQLite's "database is locked" after its busy timeout, a server gone) is logged the other way:
+# nbgrader removes the submission's autograded files and stops the whole process, naming nobody; its grades may
+# be half written, so the submission under way has failed too.
+# Only nbgrader's own log lines count (they start with its prefix; a traceback's lines, which may quote a learner,
+# do not). They drive the progress shown; what is graded in the end is decided from the files (cli.py).
+_STARTED = re.compile(r"^\[AutogradeApp \| INFO\] Sanitizing .*?/submitted/([^/]+)/([^/]+)/")
+_ERROR_HERE = re.compile(r"^\[AutogradeApp \| ERROR\] There was an error "
+                         r"(processing assignment: |accessing the nbgrader database)")
+_FAILED = re.compile(r"^\[AutogradeApp \| ERROR\] There was an error processing assignment '([^']+)' "
+                     r"for student '([^']+)'")
 
 def parse_shard(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)/(\d+)", text or "")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import batch, labgen
 from .compare import tr
-from .submissions import inspect_course, lab_of, refused_submissions, student_dirs
+from .submissions import inspect_course, inspect_submission, lab_of, refused_submissions, student_dirs
 
 
 
@@ -35,10 +35,11 @@ def _course(args):
     return Path(args.course).resolve()
 
 
-def nbgrader(course, *argv, on_line=None, quiet=False):
+def nbgrader(course, *argv, on_line=None, quiet=False, env=None):
     """Run the nbgrader CLI in ``course``; stream its log to ``on_line``; return the exit code. Unless ``quiet``
     (the caller reports failures itself), the end of the log is shown when it fails."""
-    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *argv], cwd=course, env=labgen.nbgrader_env(),
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *argv], cwd=course,
+                            env={**labgen.nbgrader_env(), **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = []
     for line in proc.stdout:
@@ -63,6 +64,10 @@ def cmd_generate(args):
 def cmd_release(args):
     """One nbgrader run over every assignment (or ``labNN-*`` for each --lab): faster than one per assignment."""
     course = _course(args)
+    problem = gradebook_driver_problem(course)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     rc = 0
     for pattern in [f"{lab}-*" for lab in args.lab] if args.lab else ["*"]:
         names = [a for a in assignments(course) if fnmatch.fnmatch(a, pattern)]
@@ -96,11 +101,37 @@ def gradebook_url(course) -> str:
     return url or f"sqlite:///{Path(course) / 'gradebook.db'}"
 
 
+def gradebook_driver_problem(course) -> str:
+    """Why the gradebook's database driver cannot be loaded, or "". Without this check a missing driver shows up
+    only as nbgrader failing to process each assignment."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    url = gradebook_url(course)
+    try:
+        create_engine(url).dispose()     # loads the driver, connects to nothing
+    except ImportError as exc:
+        return (f"the gradebook ({make_url(url).drivername}://...) needs the Python module {exc.name}, which is not "
+                'installed in this environment: pip install "gradcourse[grader]" (it brings psycopg, for '
+                "postgresql+psycopg:// URLs)")
+    except ArgumentError as exc:
+        return f"CourseDirectory.db_url in nbgrader_config.py is not a database URL SQLAlchemy knows ({exc})"
+    return ""
+
+
 def _register_students(course, students):
-    from nbgrader.api import Gradebook
-    with Gradebook(gradebook_url(course)) as gb:
-        for s in students:
-            gb.update_or_create_student(s)
+    from nbgrader.api import Gradebook, InvalidEntry
+    for attempt in (1, 2):
+        try:
+            with Gradebook(gradebook_url(course)) as gb:
+                for s in students:
+                    gb.update_or_create_student(s)
+            return
+        except InvalidEntry:
+            # Shards starting at once on a fresh server gradebook each create nbgrader's course row; all but one
+            # get InvalidEntry (a duplicate key), and find the row when they open the gradebook again.
+            if attempt == 2:
+                raise
 
 
 def cmd_autograde(args):
@@ -112,18 +143,23 @@ def cmd_autograde(args):
         verify(course)
         shard = batch.parse_shard(args.shard) if args.shard else (0, 1)
         sandbox_ready(course)
+        problem = gradebook_driver_problem(course)
+        if problem:
+            raise RuntimeError(problem)
     except (NotHardened, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     everyone = student_dirs(course)
-    mine = [s for s in everyone if batch.in_shard(s, shard)
+    refused = refused_submissions(course)
+    odd_ids = {student for student, assignment, _ in refused if not assignment}  # e.g. a comma would split
+    mine = [s for s in everyone if batch.in_shard(s, shard) and s not in odd_ids   # nbgrader's exclude list
             and (not args.student or any(fnmatch.fnmatchcase(s, pat) for pat in args.student))]
     wanted = set(args.assignment or []) | set(args.assignments or [])
     todo = [a for a in assignments(course)
             if any((course / "submitted" / s / a).is_dir() for s in mine) and (not wanted or a in wanted)]
-    for student, assignment, why in refused_submissions(course):
-        if student in mine:  # graded as "not graded" by the nbgrader step itself; said here first
-            print(f"refused {student} {assignment}: {why}", flush=True)
+    for student, assignment, why in refused:
+        if student in mine or student in odd_ids:  # links are "not graded" by the nbgrader step itself
+            print(f"refused {why}", flush=True)
     _register_students(course, mine)    # so that a student whose only notebook is unreadable still gets a 0
     course_secret(course / ".gradcourse-secret")  # made once, before the processes that read it start
     pairs = [(s, a) for a in todo for s in mine if (course / "submitted" / s / a).is_dir()]
@@ -133,7 +169,7 @@ def cmd_autograde(args):
           "at a time", flush=True)
     progress = batch.Progress(len(pairs))
     pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
-    started = time.perf_counter()
+    started = time.time()
     log = batch.LogFile(course / "logs" / f"autograde-{time.strftime('%Y%m%d-%H%M%S')}.log")
 
     def run(exclude, on_line):
@@ -146,23 +182,36 @@ def cmd_autograde(args):
 
     if todo:
         batch.run_groups(run, everyone, groups, progress, args.jobs)
-    missing = set(pairs) - progress.graded_pairs   # failed, or never reached because nbgrader itself stopped
-    failed = _retry_failed(course, everyone, missing, log) if missing else set()
+    # What counts as graded is what is on disk, not what the log said: a learner's text can reach the log.
+    missing = {pair for pair in pairs if not _freshly_graded(course, *pair, since=started)}
+    failed = _retry_failed(course, everyone, missing, log, started) if missing else set()
     print(f"autograded {len(pairs) - len(failed)} of {len(pairs)} submissions in "
-          f"{time.perf_counter() - started:.1f} s; nbgrader's log: {log.path}")
+          f"{time.time() - started:.1f} s; nbgrader's log: {log.path}")
     if failed:
         reasons = notgraded.listed(course)
         print(f"NOT GRADED: {len(failed)} submission(s); their previous grades, if any, are unchanged:")
         for student, assignment in sorted(failed):
-            why = reasons.get((student, assignment), "nbgrader could not process it (see `summary`)")
+            why = (reasons.get((student, assignment)) or "; ".join(inspect_submission(course, student, assignment))
+                   or f"nbgrader could not process it; see {log.path}")
+            notgraded.record(course, student, assignment, why)  # so that summary and export say so too
             print(f"  {student} {assignment}: {why}")
         return 1
     return 0
 
 
-def _retry_failed(course, everyone, failed, log):
-    """Grade once more what failed (a sandbox that could not start on a loaded machine often starts the second
-    time); return what still failed."""
+def _freshly_graded(course, student, assignment, since: float) -> bool:
+    """Every notebook of the released assignment is in autograded/, written by this run, and no grading step
+    said otherwise (nbgrader removes what it failed on)."""
+    names = [p.name for p in (course / "release" / assignment).glob("*.ipynb")]
+    folder = course / "autograded" / student / assignment
+    return bool(names) and all((folder / n).is_file() and (folder / n).stat().st_mtime >= since - 1 for n in names)
+
+
+def _retry_failed(course, everyone, failed, log, started):
+    """Grade once more what failed, alone (a sandbox that could not start, or a course cell that missed its time
+    on a loaded machine, usually passes the second time); return what still failed. In this run the same misses
+    are scored, so a learner who provokes them on purpose cannot stay ungraded."""
+    from gradcourse.scoring.autograde import RETRY_ENV
     print(f"retrying {len(failed)} submission(s) that could not be graded", flush=True)
     progress = batch.Progress(len(failed))
     for assignment in sorted({a for _, a in failed}):
@@ -170,9 +219,10 @@ def _retry_failed(course, everyone, failed, log):
         exclude = ",".join(s for s in everyone if s not in students)
         only = [f"--CourseDirectory.student_id_exclude={exclude}"] if exclude else []
         on_line = batch.follow(progress)
-        nbgrader(course, "autograde", assignment, "--force", *only, on_line=log.tee(on_line), quiet=True)
+        nbgrader(course, "autograde", assignment, "--force", *only, on_line=log.tee(on_line), quiet=True,
+                 env={RETRY_ENV: "1"})
         on_line(None)
-    return set(failed) - progress.graded_pairs
+    return {pair for pair in failed if not _freshly_graded(course, *pair, since=started)}
 
 
 def cmd_feedback(args):

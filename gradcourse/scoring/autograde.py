@@ -41,6 +41,13 @@ from .session import Budget, CellReport, LearnerProcess, SandboxFault
 
 
 
+RETRY_ENV = "GRADCOURSE_RETRY"  # set by the CLI when it grades again what failed the first time
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
+
+
 class NotGraded(RuntimeError):
     """This submission gets no grade in this run (its previous grade, if any, stays): the sandbox could not start,
     the grader's own machinery failed, or the submission's files are not what they claim to be. nbgrader reports
@@ -172,8 +179,9 @@ class SandboxedGrading(NbGraderPreprocessor):
         try:
             nb = self._grade(nb, student, assignment)
         except Exception as exc:  # noqa: BLE001 - whatever failed here, it must not become the learner's 0
-            reason = str(exc) if isinstance(exc, (NotGraded, SandboxFault, sandbox.SandboxUnavailable)) \
-                else f"the grader failed ({type(exc).__name__}: {exc})"
+            # One line, bounded: this text reaches nbgrader's log and the CLI, and may quote what a learner wrote.
+            reason = _one_line(str(exc)) if isinstance(exc, (NotGraded, SandboxFault, sandbox.SandboxUnavailable)) \
+                else f"the grader failed ({type(exc).__name__})"
             notgraded.record(Path.cwd(), student, assignment, reason)
             raise NotGraded(f"{student}/{assignment} not graded: {reason}") from None
         notgraded.clear(Path.cwd(), student, assignment)
@@ -198,6 +206,10 @@ class SandboxedGrading(NbGraderPreprocessor):
                                         f"{self.notebook_seconds:g} s", lost=True)
                 else:
                     report = learner.run_cell(f"<cell {index}>", source, self.cell_seconds, True, count)
+                if report.lost and is_locked(cell) and not is_solution(cell) and not os.environ.get(RETRY_ENV):
+                    # The course's own code cannot hang; a loaded machine can make it miss its time. Not the
+                    # learner's 0: not graded now, graded alone in the retry (where the same miss is scored).
+                    raise NotGraded(f"a cell given by the course did not finish ({_one_line(report.error)})")
                 reports.append(report)
                 cell.outputs, cell.execution_count = notebook_outputs(report, count), count
                 if report.ok and not cell.outputs and _SELF_CHECK.search(source):
@@ -237,24 +249,40 @@ def notebook_outputs(report, count: int) -> list[NotebookNode]:
     line saying so when the cell hung or killed its interpreter."""
     outputs = []
     for raw in report.outputs if isinstance(report.outputs, list) else []:
-        kind = raw.get("output_type") if isinstance(raw, dict) else None
-        if kind not in _KINDS:
-            continue
-        fields = {key: raw.get(key) for key in _KINDS[kind]}
-        if kind == "stream" and not (fields["name"] in ("stdout", "stderr") and isinstance(fields["text"], str)):
-            continue
-        if kind in ("display_data", "execute_result"):
-            data = fields["data"] if isinstance(fields["data"], dict) else {}
-            fields["data"] = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, dict, list))}
-            fields["metadata"] = fields["metadata"] if isinstance(fields["metadata"], dict) else {}
-            if not fields["data"]:
-                continue
-            if kind == "execute_result":
-                fields["execution_count"] = count
-        if kind == "error":
-            fields = {"ename": str(fields["ename"]), "evalue": str(fields["evalue"]),
-                      "traceback": [str(line) for line in fields["traceback"] or []]}
-        outputs.append(new_output(kind, **fields))
+        try:
+            output = _rebuilt(raw, count)
+        except Exception:  # noqa: BLE001 - whatever the learner's process sent, a malformed output is dropped
+            output = None
+        if output is not None:
+            outputs.append(output)
     if report.lost:
         outputs.append(_error(report.error))
     return outputs
+
+
+def _rebuilt(raw, count: int):
+    """One output rebuilt field by field from what the sandbox reported, or None if it is not a valid one."""
+    kind = raw.get("output_type") if isinstance(raw, dict) else None
+    if kind not in _KINDS:
+        return None
+    fields = {key: raw.get(key) for key in _KINDS[kind]}
+    if kind == "stream":
+        return new_output(kind, **fields) if fields["name"] in ("stdout", "stderr") and \
+            isinstance(fields["text"], str) else None
+    if kind == "error":
+        lines = fields["traceback"] if isinstance(fields["traceback"], list) else []
+        return new_output(kind, ename=str(fields["ename"]), evalue=str(fields["evalue"]),
+                          traceback=[str(line) for line in lines])
+    data = fields["data"] if isinstance(fields["data"], dict) else {}
+    fields["data"] = {k: v for k, v in data.items() if isinstance(k, str) and _mime_value(v)}
+    fields["metadata"] = fields["metadata"] if isinstance(fields["metadata"], dict) else {}
+    if not fields["data"]:
+        return None
+    if kind == "execute_result":
+        fields["execution_count"] = count
+    return new_output(kind, **fields)
+
+
+def _mime_value(value) -> bool:
+    """What nbformat accepts as a mime bundle's value: text, a list of texts, or JSON data (a dict)."""
+    return isinstance(value, (str, dict)) or (isinstance(value, list) and all(isinstance(v, str) for v in value))

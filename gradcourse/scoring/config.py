@@ -10,12 +10,17 @@ def harden(c) -> None:
     bounded, and serve feedback under a policy that runs no script."""
     import nbgrader
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
-                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
+                                        DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteCells,
+                                        OverwriteKernelspec, SaveAutoGrades)
 
     from .autograde import SandboxedGrading
     from .inert import TEMPLATES, InertNotebook
 
+    # Before nbgrader's own sanitizing reads the learner's metadata (a grade_id that is a list crashes it, and the
+    # submission would go ungraded): drop whatever nbgrader would not accept, and bound everything else.
+    c.Autograde.sanitize_preprocessors = [InertNotebook, ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                          OverwriteCells, CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [
         SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, InertNotebook, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,

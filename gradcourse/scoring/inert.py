@@ -25,7 +25,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbformat.v4.nbbase import random_cell_id
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.nbgraderformat import MetadataValidator
+from nbgrader.nbgraderformat import SCHEMA_VERSION, MetadataValidator
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float, Integer
 
@@ -77,6 +77,7 @@ class InertNotebook(NbGraderPreprocessor):
         nb.metadata = nbformat.from_dict(self._notebook_metadata(nb.get("metadata")))
         cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
         nb.cells = [self._cell(cell, course) for cell in cells if isinstance(cell, dict)]
+        _drop_repeated_ids(nb.cells)
         return nb, resources
 
     # -- cells ------------------------------------------------------------------------------------------------
@@ -237,8 +238,9 @@ class InertNotebook(NbGraderPreprocessor):
         if not isinstance(meta, dict):
             return None
         kept = {flag: meta[flag] for flag in NBGRADER_FLAGS if isinstance(meta.get(flag), bool)}
-        if type(meta.get("schema_version")) is int:
-            kept["schema_version"] = meta["schema_version"]
+        # The course's notebooks are all of nbgrader's current schema: any other version a learner writes would make
+        # nbgrader stop the whole batch (SchemaTooNew) or upgrade guesses (too old).
+        kept["schema_version"] = SCHEMA_VERSION
         grade_id = meta.get("grade_id")
         if isinstance(grade_id, str) and len(grade_id) <= self.max_metadata_chars and GRADE_ID.fullmatch(grade_id):
             kept["grade_id"] = grade_id
@@ -437,6 +439,19 @@ def _text(value) -> str | None:
     if isinstance(value, list) and all(isinstance(part, str) for part in value):
         return "".join(value)
     return None
+
+
+def _drop_repeated_ids(cells) -> None:
+    """A cell copied in Jupyter carries its grade_id along; nbgrader keeps the first and leaves the copy with an
+    empty nbgrader record that its later steps crash on. Make the copy an ordinary cell instead."""
+    seen = set()
+    for cell in cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
 
 
 def _cap(text: str, limit: int) -> str:

@@ -114,7 +114,9 @@ def handle(request):
 import shell  # noqa: E402 - after the course stub is in place: IPython's start-up must not find the real package
 
 shell.shell(namespace)
-wire.write_frame(channel_out, {"ok": True, "ready": True})  # start-up is not charged to the first cell
+# Start-up is not charged to the first cell. The pid and pid namespace, sent before any learner code runs, let the
+# grader find and end every other process of this sandbox after each request.
+wire.write_frame(channel_out, {"ok": True, "ready": True, "pid": os.getpid(), "ns": os.readlink("/proc/self/ns/pid")})
 
 while True:
     try:

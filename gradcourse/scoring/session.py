@@ -86,12 +86,14 @@ class LearnerProcess:
     limits: sandbox.Limits = SESSION_LIMITS
     cells: list[tuple[str, str]] = field(default_factory=list)  # (name, source) that loaded without hanging
     restarts: int = 0
+    hung: set = field(default_factory=set)  # functions that ran out of time once: not called again
     confined: bool = True  # False only when the instructor explicitly chose to grade without the sandbox
     budget: Budget = field(default_factory=Budget)
 
     def __post_init__(self):
         self._proc = None
         self._identity = None
+        self._sandbox_ns = self._runner_pid = None
 
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -126,6 +128,8 @@ class LearnerProcess:
             ready = self._replies.get(timeout=START_SECONDS)
         except queue.Empty:
             ready = TimeoutError(f"it did not start within {START_SECONDS} s")
+        if isinstance(ready, dict) and ready.get("ready"):
+            self._sandbox_ns, self._runner_pid = ready.get("ns"), ready.get("pid")
         if isinstance(ready, Exception) or not (isinstance(ready, dict) and ready.get("ready")):
             code = self._proc.poll()
             self.close()
@@ -214,7 +218,23 @@ class LearnerProcess:
             if reply.get("op") == "callback":
                 self._send(_answer_callback(callbacks or {}, reply, limit))
                 continue
+            self._end_strays()
             return reply
+
+    def _end_strays(self) -> None:
+        """Kill every process the learner's code left running in this sandbox (all but its init and the runner):
+        between two requests nothing of theirs may compete for the CPU with other students' sandboxes."""
+        if not self.confined or not self._sandbox_ns or self._sandbox_ns == _OWN_NS:
+            return
+        for _ in range(10):  # a process may fork while we look; it cannot outrun ten rounds with its small limit
+            strays = [pid for pid, nspid in _processes_in(self._sandbox_ns) if nspid not in (1, self._runner_pid)]
+            if not strays:
+                return
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def _ended(self, reply) -> str:
         """The channel broke (closed, or a malformed or oversized frame): end the process, say why."""
@@ -271,8 +291,15 @@ class LearnerFunction:
                 sent.append({"__graph__": graph.describe(arg)})  # rebuilt over there with the notebook's Tensor
             else:
                 sent.append(arg)
-        reply = self.process._ask({"op": "call", "name": self.__name__, "args": sent},
-                                  self.process.call_seconds, callbacks, limit)
+        if self.__name__ in self.process.hung:
+            raise LearnerTimeout(f"{self.__name__} ran out of time on an earlier input; it is not called again")
+        try:
+            reply = self.process._ask({"op": "call", "name": self.__name__, "args": sent},
+                                      self.process.call_seconds, callbacks, limit)
+        except LearnerTimeout:
+            # One stuck function must not spend the whole submission's budget, one timeout per call of its checks.
+            self.process.hung.add(self.__name__)
+            raise
         if not reply.get("ok"):
             raise _learner_exception(reply.get("error", "Error: unknown"))
         data_args = [a for a in args if not callable(a)]
@@ -312,6 +339,25 @@ def _answer_callback(callbacks: dict, request: dict, limit: int) -> dict:
     except Exception as exc:  # noqa: BLE001 - the learner chose the inputs; report, do not crash the grader
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return reply
+
+
+_OWN_NS = os.readlink("/proc/self/ns/pid")
+
+
+def _processes_in(namespace: str):
+    """(host pid, pid inside the namespace) of every process in that pid namespace."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry.name}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry.name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if fields.get("State", "").split()[:1] != ["Z"] and "NSpid" in fields:  # a zombie uses no CPU
+            yield int(entry.name), int(fields["NSpid"].split()[-1])
 
 
 def _elements(value) -> float:
