@@ -182,8 +182,8 @@ def _read_submitted(path: Path, where, name, lang):
     try:
         return _cells(parse_notebook(data), lang), None
     except Refused as exc:       # its content
-        return None, tr(lang, f"{where}: {name} is not a readable notebook ({shown(exc.say('en'))}); scored 0.",
-                        f"{where}: {name} no es un cuaderno legible ({shown(exc.say('es'))}); puntuación 0.")
+        return None, tr(lang, f"{where}: {name} is not a readable notebook ({shown(exc.say('en'))}); not graded.",
+                        f"{where}: {name} no es un cuaderno legible ({shown(exc.say('es'))}); sin calificar.")
 
 
 def _listed(items, lang, limit=5):
@@ -212,8 +212,8 @@ def inspect_submission(course: Path, student: str, assignment: str, lang="en") -
     for name in expected:
         if name not in found:
             others = ", ".join(shown(n) for n in found if n not in expected) or "—"
-            out.append(tr(lang, f"{where}: {name} is missing (found: {others}); rename the file to {name}. Scored 0.",
-                          f"{where}: falta {name} (hay: {others}); el archivo debe llamarse {name}. Puntuación 0."))
+            out.append(tr(lang, f"{where}: {name} is missing (found: {others}); rename the file to {name}. Not graded.",
+                          f"{where}: falta {name} (hay: {others}); el archivo debe llamarse {name}. Sin calificar."))
             continue
         cells, problem = _read_submitted(folder / name, where, name, lang)
         if problem:

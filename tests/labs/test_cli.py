@@ -33,7 +33,7 @@ def test_collect_accepts_nbgrader_layout_and_flat_folders(tmp_path, capsys):
     assert "3 notebooks collected" in capsys.readouterr().out
     problems = inspect_course(course)
     assert problems == ["ben / lab00-en: lab00.ipynb is not a readable notebook (invalid JSON at line 1, column 3); "
-                        "scored 0."]
+                        "not graded."]
 
 
 def test_problem_lines_for_deleted_and_retyped_cells(tmp_path):
