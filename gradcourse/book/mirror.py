@@ -59,8 +59,11 @@ def page_code_cells(page: Path) -> list[str]:
 
 
 def code_differences(a: Path, b: Path) -> list[str]:
-    """Human-readable differences between the code cells of two twin pages (empty when they match)."""
+    """Human-readable differences between the code cells of two twin pages (empty when they match). Chapters (.md)
+    must match byte for byte; in lab notebooks (.ipynb) docstrings and comments may differ, nothing else."""
     ca, cb = page_code_cells(a), page_code_cells(b)
+    if a.suffix == ".ipynb" and b.suffix == ".ipynb":  # a lab: docstrings and comments are in its language
+        ca, cb = [code_without_prose(c) for c in ca], [code_without_prose(c) for c in cb]
     if len(ca) != len(cb):
         return [f"{a} has {len(ca)} code cells, {b} has {len(cb)}"]
     return [
@@ -68,3 +71,53 @@ def code_differences(a: Path, b: Path) -> list[str]:
         for i, (x, y) in enumerate(zip(ca, cb))
         if x != y
     ]
+
+
+# --------------------------------------------------------------------------- code, its docstrings and comments aside
+
+def prose_spans(source: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) character offsets of the docstrings ("doc", the whole string literal) and comments
+    ("comment", from ``#`` to the end of the line) of Python ``source``: the parts of a lab's code written in the
+    notebook's language. Raises SyntaxError (or tokenize.TokenError) on code that is not plain Python."""
+    import ast
+    import io
+    import tokenize
+
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(row: int, col: int) -> int:  # tokenize counts characters
+        return starts[row - 1] + col
+
+    docs = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                row, col = first.value.lineno, first.value.col_offset  # ast counts UTF-8 bytes
+                docs.add((row, len(lines[row - 1].encode("utf8")[:col].decode("utf8", "replace"))))
+    spans = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            spans.append((offset(*tok.start), offset(*tok.end), "comment"))
+        elif tok.type == tokenize.STRING and tok.start in docs:
+            spans.append((offset(*tok.start), offset(*tok.end), "doc"))
+    return spans
+
+
+def code_without_prose(source: str) -> str:
+    """``source`` with every docstring replaced by ``""""""`` and every comment by ``#``: what must be byte for byte
+    the same in both languages of a lab (its docstrings and comments are in the notebook's language). Code that is
+    not plain Python is returned unchanged."""
+    try:
+        spans = prose_spans(source)
+    except Exception:  # noqa: BLE001 - SyntaxError, tokenize.TokenError: IPython magics, not plain Python
+        return source
+    out, at = [], 0
+    for start, end, kind in spans:
+        out += [source[at:start], '""""""' if kind == "doc" else "#"]
+        at = end
+    return "".join(out) + source[at:]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import textwrap
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ from .compare import (Fail, GraderFault, NotImplementedYet, as_array, expect_clo
                       expect_sequence, expect_shape, fmt, tr)
 from .context import PUBLIC_SEED, notebook_language, student_seed
 
-__all__ = ["CHECKS", "Check", "Result", "CourseError", "run_check", "grade", "self_check", "checks_for",
-           "PUBLIC_SEED", "student_seed", "notebook_language"]
+__all__ = ["CHECKS", "Check", "Result", "CheckFailed", "CourseError", "run_check", "grade", "self_check", "unfinished",
+           "checks_for", "PUBLIC_SEED", "student_seed", "notebook_language", "PASS", "FAIL", "FAULT"]
 
 # Limits quoted to learners in the lab sources (tests/labs/test_lab_text.py compares the two).
 LARGE_LOGIT = draws.LARGE_LOGIT     # logits up to ±1e4 give finite, correct results
@@ -84,8 +85,40 @@ class Result:
     fault: str = ""     # set when the grader itself failed: the submission must not be graded on this result
 
 
-class CourseError(RuntimeError):
+# Verdict marks: plain symbols every monospace font has (emoji render as empty boxes without an emoji font).
+PASS, FAIL, FAULT = "✓", "✗", "!"
+WIDTH = 80  # a graded cell's message is wrapped to this width: `nbgrader validate` cuts longer lines
+
+
+class _Verdict:
+    """A graded cell's failure as IPython shows it: only the verdict, no traceback through the course's code.
+
+    IPython renders an exception that has ``_render_traceback_`` with the lines that method returns, so the error
+    output of the cell (what JupyterLab and ``nbgrader validate`` show) is the check's message, wrapped, and
+    nothing else. It is still an error output: the cell counts as failed for ``nbgrader validate``."""
+
+    mark = FAIL
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"[{name}] {message}")
+        self.check, self.message = name, message
+
+    def lines(self) -> list[str]:
+        return textwrap.wrap(f"{self.mark} {self.check}: {self.message}", WIDTH, subsequent_indent="  ",
+                             break_on_hyphens=False, break_long_words=False) or [self.mark]
+
+    def _render_traceback_(self) -> list[str]:
+        return self.lines()
+
+
+class CheckFailed(_Verdict, AssertionError):
+    """Raised by :func:`grade` when the learner's function fails the check (an AssertionError)."""
+
+
+class CourseError(_Verdict, RuntimeError):
     """Raised by :func:`grade` when a check could not judge: an internal error of the course."""
+
+    mark = FAULT
 
 
 CHECKS: dict[str, Check] = {}
@@ -265,12 +298,13 @@ def run_check(name: str, student, seed: int = PUBLIC_SEED, lang: str = "en") -> 
 
 def grade(name: str, student, seed: int = PUBLIC_SEED, lang: str | None = None) -> None:
     """For grade cells: silent when the check passes, AssertionError with its message when the learner's function
-    fails it, CourseError when the check itself failed (not the learner's mistake)."""
+    fails it (:class:`CheckFailed`), CourseError when the check itself failed (not the learner's mistake). Both show in
+    a notebook as their message alone, without a traceback."""
     r = run_check(name, student, seed, lang or notebook_language())
     if r.fault:
-        raise CourseError(f"[{name}] {r.message}")
+        raise CourseError(name, r.message)
     if not r.passed:
-        raise AssertionError(f"[{name}] {r.message}")
+        raise CheckFailed(name, r.message)
 
 
 def self_check(student, lang: str | None = None, seed: int = PUBLIC_SEED) -> None:
@@ -278,8 +312,41 @@ def self_check(student, lang: str | None = None, seed: int = PUBLIC_SEED) -> Non
     lang = lang or notebook_language()
     for c in checks_for(student.__name__):
         r = run_check(c.name, student, seed, lang)
-        mark = "✅" if r.passed else "⚠️" if r.fault else "❌"
+        mark = PASS if r.passed else FAULT if r.fault else FAIL
         print(f"{mark} {c.name} ({fmt(r.points)}/{fmt(c.points)}): {r.message}")
+
+
+_skipped = []   # examples of this kernel that stopped at an unfinished function
+
+
+def unfinished(exc: BaseException, lang: str | None = None) -> bool:
+    """For a lab's example cells that call the learner's functions (the generator wraps them in ``try``)::
+
+        except (NotImplementedError, NameError) as exc:
+            if not unfinished(exc):
+                raise
+
+    True, after printing a one-line note, when ``exc`` says the example cannot run yet: a function it calls is
+    still the stub (NotImplementedError), or the cell itself names a variable an earlier example did not get to
+    define because it stopped at a stub. False for anything else, which the cell then raises as usual: an error in
+    a finished function is never hidden. So "Run All" on a half-finished lab goes on to every self-check."""
+    lang = lang or notebook_language()
+    tb = exc.__traceback__
+    if isinstance(exc, NotImplementedError):
+        frames = traceback.extract_tb(tb)
+        fn = frames[-1].name if frames else "?"
+        _skipped.append(fn)
+        print(tr(lang, f"(Example skipped: `{fn}` is not written yet; it runs once it is.)",
+                 f"(Ejemplo omitido: `{fn}` aún no está escrita; se ejecutará cuando lo esté.)"))
+        return True
+    if isinstance(exc, NameError) and _skipped and tb is not None and tb.tb_next is None:
+        name = getattr(exc, "name", None) or "?"
+        print(tr(lang, f"(Example skipped: it needs `{name}`, which an earlier example did not get to define; it "
+                       "runs once that one does.)",
+                 f"(Ejemplo omitido: necesita `{name}`, que un ejemplo anterior no llegó a definir; se ejecutará "
+                 "cuando ese lo haga.)"))
+        return True
+    return False
 
 
 def _vec(a):

@@ -8,6 +8,20 @@ metadata and become nbgrader metadata here:
 * ``nb: solution, grade_id: softmax``      the learner writes this cell (a stub with a contract)
 * ``nb: test, check: softmax.batch``       a grade cell; its code and points come from the named check
 * ``nb: manual, grade_id: ..., points: 2`` a written answer, graded by hand (markdown)
+* ``es: {"English docstring or comment": "su traducción", ...}``
+                                           the code is shared, its docstrings and comments are not: every one of
+                                           them needs its Spanish text here (the generator refuses a missing one,
+                                           or one that is not a docstring or comment of the cell)
+* ``nb: example``                          a worked example that calls the learner's functions: wrapped in
+                                           ``try`` so that, while one is a stub, it prints a one-line note instead
+                                           of stopping "Run All" (``checks.unfinished``). A plain code cell that
+                                           calls a stub must have this role.
+* ``tags: [remove-cell]``                  book-only: an assert of the worked numbers. It is kept only in the
+                                           solved notebook (which the tests run); learners and nbgrader never see
+                                           it, and a lab's book page is its released notebook, not run.
+
+Graded cells get the ``raises-exception`` tag: "Run All" (JupyterLab, nbclient) goes on past a failing graded cell,
+so a half-finished lab shows every verdict; its error output still fails it for ``nbgrader validate``.
 
 For each lab and language this writes, deterministically:
 
@@ -25,6 +39,7 @@ the imports succeed there and grading is unchanged.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
@@ -37,6 +52,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..book.mirror import prose_spans
 from .checks import CHECKS
 from .context import LANGS
 
@@ -57,9 +73,9 @@ def grade_id(check_name):
     return "check-" + check_name.replace(".", "-").replace("_", "-")
 
 
-def test_cell_source(check_name, stub):
+def test_cell_source(check_name, stub, lang="en"):
     c = CHECKS[check_name]
-    return (f'"""{check_name} — {c.label}"""\n'
+    return (f'"""{check_name} — {c.title[lang]}"""\n'
             f"from gradcourse.grading.checks import grade, student_seed\n"
             f'grade("{check_name}", {stub})\n'
             f"### BEGIN HIDDEN TESTS\n"
@@ -84,7 +100,11 @@ INSTALL_NOTE = {
 _IMPORT_LINE = re.compile(r"^(import|from)\s+\S")
 
 
-def guard_imports(lab, source):
+GUARD_COMMENT = {"en": "the course package, or a package it needs, is not installed here",
+                 "es": "el paquete del curso, o uno que necesita, no está instalado aquí"}
+
+
+def guard_imports(lab, source, lang="en"):
     """The first code cell with its leading imports inside ``try``: a missing package prints how to install the
     course (both languages) before the ImportError, instead of a bare traceback."""
     lines = source.split("\n")
@@ -94,8 +114,74 @@ def guard_imports(lab, source):
     if not any(re.match(r"(import|from) gradcourse\b", ln) for ln in lines[:n]):
         raise ValueError(f"{lab}: the first code cell must start with its imports, the course package among them")
     return "\n".join(["try:", *("    " + ln for ln in lines[:n]),
-                      "except ImportError:  # the course package, or a package it needs, is not installed here",
+                      f"except ImportError:  # {GUARD_COMMENT[lang]}",
                       INSTALL_MESSAGE, "    raise", *lines[n:]])
+
+
+EXAMPLE_HANDLER = """\
+except (NotImplementedError, NameError) as exc:
+    if not unfinished(exc):
+        raise"""
+BOOK_ONLY = "remove-cell"
+RAISES = "raises-exception"
+
+
+def wrap_example(source):
+    """An example cell inside ``try``: see :func:`gradcourse.grading.checks.unfinished`."""
+    body = "\n".join(("    " + ln) if ln.strip() else "" for ln in source.split("\n"))
+    return f"try:\n{body}\n{EXAMPLE_HANDLER}"
+
+
+_MARKERS = re.compile(r"^#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+def _prose(kind, text):
+    """The words of a docstring or comment token, as the ``es`` table of a cell names them."""
+    if kind == "comment":
+        return text.lstrip("#").strip()
+    for quote in ('"""', "'''", '"', "'"):
+        if text.startswith(quote) and text.endswith(quote) and len(text) >= 2 * len(quote):
+            return text[len(quote):-len(quote)]
+    raise ValueError(f"not a plain string literal: {text[:40]!r}")
+
+
+def translate_code(lab, source, table, lang):
+    """``source`` with its docstrings and comments in ``lang``: English as written, other languages from ``table``
+    (English text to translation). Every docstring and comment must have its translation, and every translation
+    must be a docstring or comment of this cell; nothing else of the code changes."""
+    spans = [(a, b, kind, _prose(kind, source[a:b])) for a, b, kind in prose_spans(source)]
+    spans = [s for s in spans if not (s[2] == "comment" and _MARKERS.match(source[s[0]:s[1]]))]
+    texts = {text for *_, text in spans}
+    unknown = sorted(set(table) - texts)
+    if unknown:
+        raise ValueError(f"{lab}: `es` translates {unknown}, not a docstring or comment of the cell")
+    missing = sorted(texts - set(table))
+    if missing:
+        raise ValueError(f"{lab}: no Spanish text for {missing}: add it to the cell's `es` option")
+    if lang == "en":
+        return source
+    out, at = [], 0
+    for a, b, _kind, text in spans:
+        out += [source[at:a], source[a:b].replace(text, table[text], 1)]
+        at = b
+    return "".join(out) + source[at:]
+
+
+def _top_level_calls(source):
+    """Names called by a cell's top-level code (not inside the functions, classes or lambdas it defines)."""
+    names, todo = set(), list(ast.parse(source).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            names.add(node.func.id)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def book_only(cell):
+    return BOOK_ONLY in cell.metadata.get("tags", [])
 
 
 def _nbgrader(**kw):
@@ -112,6 +198,8 @@ def read_source(lab, root=REPO):
 def source_notebook(lab, lang, root=REPO, src=None):
     """The nbgrader source notebook of one language."""
     src = src or read_source(lab, root)
+    stubs = {name for cell in src.cells if cell.cell_type == "code" and cell.metadata.get("nb") == "solution"
+             for name in re.findall(r"^def (\w+)\(", cell.source, flags=re.M)}
     cells, n_code, n_md = [], 0, 0
     for cell in src.cells:
         if cell.cell_type == "code" and n_code == 0:
@@ -125,11 +213,25 @@ def source_notebook(lab, lang, root=REPO, src=None):
         if cell.cell_type == "code" and cell_lang is not None:
             raise ValueError(f"{lab}: code cells are shared; remove lang from {cell.source[:40]!r}")
         role = meta.pop("nb", None)
+        table = meta.pop("es", {})
         out_meta = {k: v for k, v in meta.items() if k in ("tags",)}
         source = cell.source
+        if table and cell.cell_type != "code":
+            raise ValueError(f"{lab}: `es` translates the docstrings and comments of code cells only")
+        if cell.cell_type == "code" and source.strip():
+            source = translate_code(lab, source, table, lang)
         if cell.cell_type == "code" and n_code == 0:
-            source = guard_imports(lab, source)
-        if role == "readonly":
+            source = guard_imports(lab, source, lang)
+        if BOOK_ONLY in out_meta.get("tags", []) and role is not None:
+            raise ValueError(f"{lab}: a book-only ({BOOK_ONLY}) cell has no grading role: {cell.source[:40]!r}")
+        if cell.cell_type == "code" and role is None and not book_only(cell):
+            called = sorted(_top_level_calls(source) & stubs)
+            if called:
+                raise ValueError(f"{lab}: this cell calls {called}, still stubs for the learner: give it "
+                                 f"`:nb: example` ({cell.source[:40]!r})")
+        if role == "example":
+            source = wrap_example(source)
+        elif role == "readonly":
             out_meta["nbgrader"] = _nbgrader(locked=True, grade_id=meta["grade_id"])
         elif role == "solution":
             out_meta["nbgrader"] = _nbgrader(solution=True, grade_id=meta["grade_id"])
@@ -138,9 +240,10 @@ def source_notebook(lab, lang, root=REPO, src=None):
             stub = CHECKS[name].stub
             if source.strip():
                 raise ValueError(f"{lab}: test cell for {name} must be empty; it is generated")
-            source = test_cell_source(name, stub)
+            source = test_cell_source(name, stub, lang)
             out_meta["nbgrader"] = _nbgrader(grade=True, locked=True, grade_id=grade_id(name),
                                              points=CHECKS[name].points)
+            out_meta["tags"] = [*out_meta.get("tags", []), RAISES]
         elif role == "manual":
             out_meta["nbgrader"] = _nbgrader(grade=True, solution=True, grade_id=meta["grade_id"],
                                              points=meta["points"])
@@ -163,6 +266,13 @@ def source_notebook(lab, lang, root=REPO, src=None):
     return nb
 
 
+def without_book_only(nb):
+    """The notebook learners and nbgrader get: no book-only cell."""
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and book_only(c))]
+    return nb
+
+
 def _check_stubs_tested(lab, nb):
     """Every solution cell defines a function whose every registered check has a grade cell."""
     tested = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
@@ -180,6 +290,7 @@ _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]
 
 
 def solution_notebook(source_nb):
+    """The solved notebook, from the source notebook with its book-only cells (they assert the worked numbers)."""
     nb = copy.deepcopy(source_nb)
     for cell in nb.cells:
         cell.source = _HIDDEN.sub("", _SOLUTION_LINE.sub("", cell.source)).rstrip("\n")
@@ -242,18 +353,19 @@ def generate(root=REPO, out=None, only=None):
     """Generate all labs (or ``only``) from ``root``'s sources into ``out`` (default: ``root``)."""
     root = Path(root)
     out = Path(out or root)
-    sources = {}
+    sources, full = {}, {}
     for lab in labs(root):
         if only and lab not in only:
             continue
         src = read_source(lab, root)
         for lang in LANGS:
-            sources[lab, lang] = source_notebook(lab, lang, root, src)
+            full[lab, lang] = source_notebook(lab, lang, root, src)
+            sources[lab, lang] = without_book_only(full[lab, lang])
     released = release_notebooks(root / COURSE, sources)
     for (lab, lang), nb in sources.items():
         name = assignment(lab, lang)
         write(nb, out / COURSE / "source" / name / f"{lab}.ipynb")
-        write(solution_notebook(nb), out / "solutions" / "labs" / lang / f"{lab}.ipynb")
+        write(solution_notebook(full[lab, lang]), out / "solutions" / "labs" / lang / f"{lab}.ipynb")
         write(released[lab, lang], out / COURSE / "release" / name / f"{lab}.ipynb")
         write(released[lab, lang], out / "labs" / lang / f"{lab}.ipynb")
         write(book_page(released[lab, lang]), out / "book" / lang / "labs" / f"{lab}.ipynb")

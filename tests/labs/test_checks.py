@@ -144,7 +144,7 @@ def test_self_check_prints_one_line_per_check(capsys):
     for stub in {c.stub for c in checks.CHECKS.values()}:
         checks.self_check(getattr(reference, stub), lang="es")
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(checks.CHECKS) and all(ln.startswith("✅") for ln in lines)
+    assert len(lines) == len(checks.CHECKS) and all(ln.startswith("✓") for ln in lines)
 
 
 def test_language_and_student_from_the_working_directory(tmp_path, monkeypatch):

@@ -185,7 +185,7 @@ def test_grade_and_self_check_say_it_is_the_course(monkeypatch, capsys):
     fn = honest("softmax")
     fn.__name__ = "softmax"
     checks.self_check(fn, lang="en")
-    assert "⚠️ softmax.values" in capsys.readouterr().out
+    assert "! softmax.values" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- ... and a learner never is

@@ -45,8 +45,8 @@ def test_solved_notebook_runs_clean(lab, lang):
               if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
     assert not errors, errors
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "❌" not in printed
-    if "✅" in printed:                      # self-checks answer in the notebook's language
+    assert "✗" not in printed
+    if "✓" in printed:                      # self-checks answer in the notebook's language
         word = {"en": "values", "es": "los valores"}[lang] if lab == "lab00" else None
         if word:
             assert word in printed
