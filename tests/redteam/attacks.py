@@ -20,6 +20,7 @@ WRONG = {
 }
 
 ZERO, FULL = "zero", "full"
+NOT_GRADED = "not-graded"  # no grade at all: listed by the CLI, which exits non-zero; no automatic point
 
 
 @dataclass
@@ -33,6 +34,11 @@ class Attack:
     files: dict = field(default_factory=dict)  # name -> text, beside the notebook
     raw: bytes | None = None  # the notebook file itself
     kernelspec: dict | None = None
+    link_to: str = ""  # the notebook is a symbolic link to this path, relative to the course folder
+    markdown: str = ""  # a markdown cell added after the set-up cell
+    markdown_meta: dict | None = None  # ... with this cell metadata
+    patch_meta: dict = field(default_factory=dict)  # grade_id -> keys merged into that cell's nbgrader metadata
+    duplicate: str = ""  # grade_id of a cell copied, metadata and all, right below itself (as Jupyter's copy does)
 
 
 ATTACKS = [
@@ -133,5 +139,64 @@ ATTACKS = [
     Attack("exiting-function", "honest", "lose:ce_loss", replace={
         "ce_loss": "def ce_loss(z, y):\n    import os\n    os._exit(1)\n"}),
     Attack("foreign-kernelspec", "honest", FULL, kernelspec={"name": "evil", "display_name": "Evil", "language": "python"}),
-    Attack("malformed-json", "honest", ZERO, raw=b'{"cells": [ this is not json'),
+    Attack("malformed-json", "honest", NOT_GRADED, raw=b'{"cells": [ this is not json'),
+    # -- a fresh red team's attacks (2026-11): other students, the grader's process, the instructor's browser ----
+    Attack("thread-hog", "honest", FULL, cell=(
+        "import threading, time\n"
+        "def hold():\n    time.sleep(60)\n"
+        "try:\n    while True:\n        threading.Thread(target=hold, daemon=True).start()\n"
+        "except RuntimeError:\n    pass\n")),
+    Attack("sleep-on-replay", "wrong", ZERO, cell=(
+        "import time\nif get_ipython().execution_count == 1:\n    time.sleep(14)\n"), repeat=4,
+        replace={"softmax": "def softmax(z):\n    import os\n    os._exit(0)\n"}),
+    Attack("frame-announcing-2gib", "wrong", ZERO, cell=(
+        "import os, struct\nfor fd in range(3, 32):\n    try:\n        os.write(fd, struct.pack('>I', 2**31))\n"
+        "    except OSError:\n        pass\n")),
+    Attack("frame-lying-about-its-shape", "wrong", ZERO, cell=(
+        "import os, struct, json\n"
+        "head = json.dumps({'desc': {'a': 0, 'scalar': False}, 'arrays': [{'dtype': '<f8', 'shape': [10**9], "
+        "'offset': 0, 'nbytes': 8}]}).encode()\n"
+        "body = struct.pack('>I', len(head)) + head + bytes(8)\n"
+        "for fd in range(3, 32):\n    try:\n        os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "    except OSError:\n        pass\n")),
+    Attack("huge-answer", "honest", "lose:ce_grad", replace={
+        "ce_grad": "def ce_grad(z, y):\n    return np.zeros(9 * 10**6)\n"}),
+    Attack("huge-callback-arguments", "honest", "lose:jacobian_fd", replace={
+        "jacobian_fd": "def jacobian_fd(f, z, h=1e-5):\n    f(np.zeros(10**6))\n    return np.zeros((len(z), len(z)))\n"}),
+    Attack("list-valued-html", "honest", FULL, cell=(
+        "from IPython.display import display\n"
+        "display({'text/html': ['<b>x</b>' * 1000] * 20000, 'text/plain': 'x'}, raw=True)\n")),
+    Attack("metadata-bomb", "honest", FULL, cell=(
+        "from IPython.display import display\n"
+        "display({'text/plain': 'x'}, metadata={'k': 'x' * 30_000_000}, raw=True)\n")),
+    Attack("many-outputs", "honest", FULL, cell="for i in range(20_000):\n    display(i)\n"),
+    Attack("script-in-outputs", "honest", FULL, cell=(
+        "from IPython.display import HTML, Javascript, display\n"
+        "display(HTML('<script>document.title = \"PWNED\"</script><img src=x onerror=\"document.title=1\">'))\n"
+        "display(Javascript('document.title = \"PWNED\"'))\n"),
+        markdown="<script>document.title = 'PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"),
+    Attack("symlink-to-solved-source", "wrong", NOT_GRADED, link_to="source/lab00-en/lab00.ipynb"),
+    Attack("symlink-to-another-student", "wrong", NOT_GRADED, link_to="submitted/h-ana/lab00-en/lab00.ipynb"),
+    Attack("list-grade-id", "honest", FULL, markdown="a written answer", markdown_meta={"nbgrader": {
+        "grade_id": ["a", "b"], "grade": True, "solution": True, "points": 1, "schema_version": 3}}),
 ]
+
+# -- a second independent red team (2026-12): CPU, nbgrader's own steps, the CLI's reading of the log ------------
+ATTACKS += [
+    Attack("cpu-burn-in-background", "honest", FULL, cell=(
+        "import os\nfor _ in range(31):\n    try:\n        if os.fork() == 0:\n            os.setsid()\n"
+        "            while True:\n                pass\n    except OSError:\n        break\n")),
+    Attack("schema-version-4", "honest", FULL, patch_meta={"softmax": {"schema_version": 4}}),
+    Attack("fake-log-lines-in-outputs", "honest", FULL, cell=(
+        "import sys\nsys.modules['shell'].outputs.append({'output_type': 'display_data', 'metadata': {}, 'data': "
+        "{'text/plain': ['[AutogradeApp | INFO] Sanitizing /x/submitted/x-c-honest-control/lab00-en/lab00.ipynb', "
+        "5]}})\n")),
+    Attack("malformed-error-output", "honest", FULL, cell=(
+        "import sys\nsys.modules['shell'].outputs.append({'output_type': 'error', 'ename': 'x', 'evalue': 'y', "
+        "'traceback': 5})\n")),
+    Attack("copied-answer-cell", "honest", FULL, duplicate="softmax"),
+]
+
+# Honest students graded in the same batch as the attackers, spread among them (sorted ids share processes):
+# each must keep exactly the score it gets alone.
+CONTROLS = [f"x-{letter}-honest-control" for letter in "cmsz"]

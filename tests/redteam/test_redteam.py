@@ -1,14 +1,19 @@
-"""A red-team class through the real `nbgrader autograde`, hardened: no undeserved point, nothing else touched.
+"""A red-team class through the real commands, hardened: no undeserved point, nothing else touched.
 
-Honest students are graded first; then every attacker. Each attacker's automatic score must be what its attack
-deserves (see attacks.py), the honest students' gradebook rows must be byte-for-byte what they were, the batch
-must finish in bounded time, and feedback must stay small and free of hidden tests.
+Honest students are graded first, alone, with `nbgrader autograde`; then every attacker, with honest controls
+among them, through the course's own `autograde --jobs 2`. Each attacker's automatic score must be what its attack
+deserves (see attacks.py), the honest students' gradebook rows must be byte-for-byte what they were, the controls
+must keep the score an honest student gets alone, every submission must end within its budget, submissions that
+cannot be graded must be listed (and the command must say so in its exit status), and feedback must stay small,
+inert and free of hidden tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from html.parser import HTMLParser
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -21,18 +26,24 @@ import pytest
 
 from gradcourse.grading.checks import checks_for
 
-from .attacks import ATTACKS, FULL, WRONG, ZERO, Attack
+from .attacks import ATTACKS, CONTROLS, FULL, NOT_GRADED, WRONG, ZERO, Attack
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "lab00-en"
 HONEST = ["h-ana", "h-bruno"]
 CONTROL = "x-control"  # the wrong base with no attack: what wrong code earns honestly (e.g. not mutating input)
 # Small limits so that each misbehaving notebook costs seconds, not minutes.
-TEST_LIMITS = """
+SUBMISSION_SECONDS = 30
+TEST_LIMITS = f"""
 c.SandboxedGrading.cell_seconds = 5
 c.SandboxedGrading.notebook_seconds = 8
 c.SandboxedGrading.call_seconds = 3
+c.SandboxedGrading.submission_seconds = {SUBMISSION_SECONDS}
 """
+# Past its budget a submission still pays for nbgrader's own work and the sandbox's start.
+SUBMISSION_BOUND = SUBMISSION_SECONDS + 30
+NOTEBOOK_BYTES = 3_000_000
+GRADED_LINE = re.compile(r"autograded (\S+) lab00-en in ([0-9.]+) s")
 # The stated bound for the whole attacker batch: what the limits above allow each misbehaving notebook, with room
 # for a loaded machine (measured: about 210 s on 2 cores). A grader that hung on one submission would blow it.
 BATCH_SECONDS = 900
@@ -66,10 +77,24 @@ def build_submission(course: Path, student: str, attack=None) -> None:
         first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
         for _ in range(attack.repeat):
             nb.cells.insert(first_code + 1, nbformat.v4.new_code_cell(attack.cell))
+    for cell in list(nb.cells) if attack is not None else []:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in attack.patch_meta:
+            cell.metadata["nbgrader"].update(attack.patch_meta[gid])
+        if gid == attack.duplicate:
+            copy = nbformat.from_dict(json.loads(json.dumps(cell)))
+            copy["id"] = nbformat.v4.nbbase.random_cell_id()  # Jupyter gives a pasted cell an id of its own
+            nb.cells.insert(nb.cells.index(cell) + 1, copy)
+    if attack is not None and attack.markdown:
+        first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(first_code + 1, nbformat.v4.new_markdown_cell(attack.markdown,
+                                                                       metadata=attack.markdown_meta or {}))
     if attack is not None and attack.kernelspec:
         nb.metadata["kernelspec"] = attack.kernelspec
     target = folder / "lab00.ipynb"
-    if attack is not None and attack.raw is not None:
+    if attack is not None and attack.link_to:
+        target.symlink_to(course / attack.link_to)
+    elif attack is not None and attack.raw is not None:
         target.write_bytes(attack.raw)
     else:
         nbformat.write(nb, target)
@@ -125,17 +150,28 @@ def red_team(tmp_path_factory):
     for attack in ATTACKS:
         build_submission(course, f"x-{attack.name}", attack)
     build_submission(course, CONTROL, Attack("control", "wrong", ZERO))
+    for control in CONTROLS:
+        build_submission(course, control)
+    everyone = [*HONEST, CONTROL, *CONTROLS, *(f"x-{a.name}" for a in ATTACKS)]
     roster = course / "students.csv"
-    roster.write_text("id\n" + "".join(f"{s}\n" for s in [*HONEST, CONTROL, *(f"x-{a.name}" for a in ATTACKS)]))
+    roster.write_text("id\n" + "".join(f"{s}\n" for s in everyone))
     assert nbgrader(course, "db", "student", "import", str(roster)).returncode == 0
     first = nbgrader(course, "autograde", ASSIGNMENT, "--student=h-*")
     assert first.returncode == 0, first.stderr[-3000:]
     before = rows_of(course / "gradebook.db", HONEST)
     started = time.perf_counter()
-    batch = nbgrader(course, "autograde", ASSIGNMENT, "--student=x-*")
+    batch = course_cli(course, "autograde", ASSIGNMENT, "--jobs", "2", "--student", "x-*")
     seconds = time.perf_counter() - started
-    feedback = nbgrader(course, "generate_feedback", ASSIGNMENT)
-    return {"course": course, "before": before, "seconds": seconds, "batch": batch, "feedback": feedback}
+    feedback = course_cli(course, "feedback")
+    summary = course_cli(course, "summary")
+    return {"course": course, "before": before, "seconds": seconds, "batch": batch, "feedback": feedback,
+            "summary": summary}
+
+
+def course_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args], env=env,
+                          capture_output=True, text=True, timeout=1800)
 
 
 def test_honest_students_keep_full_marks(red_team):
@@ -150,7 +186,7 @@ def test_each_attack_gets_what_it_deserves(red_team, attack):
     total, per_stub = check_points(db)
     scores = auto_scores(db)
     score = scores.get(f"x-{attack.name}", 0.0)
-    if attack.expect == ZERO:
+    if attack.expect in (ZERO, NOT_GRADED):
         assert scores[CONTROL] < total / 4
         assert score <= scores[CONTROL], f"{attack.name} got {score - scores[CONTROL]} undeserved points"
     elif attack.expect == FULL:
@@ -158,6 +194,37 @@ def test_each_attack_gets_what_it_deserves(red_team, attack):
     else:
         stub = attack.expect.split(":")[1]
         assert score == total - per_stub[stub], f"{attack.name}: {score}, expected {total - per_stub[stub]}"
+
+
+def test_what_could_not_be_graded_is_listed_and_the_exit_status_says_so(red_team):
+    out = red_team["batch"].stdout
+    listed = set(re.findall(r"^  (x-\S+) lab00-en: ", out.split("NOT GRADED", 1)[-1], re.M)) if "NOT GRADED" in out \
+        else set()
+    expected = {f"x-{a.name}" for a in ATTACKS if a.expect == NOT_GRADED}
+    assert listed == expected, out[-3000:]
+    assert red_team["batch"].returncode == 1, out[-3000:]
+    graded = {student for student, _ in GRADED_LINE.findall(out)}
+    assert not graded & expected, "a submission that was not graded was counted as autograded"
+
+
+def test_honest_controls_in_the_attackers_batch_keep_their_solo_score(red_team):
+    total, _ = check_points(red_team["course"] / "gradebook.db")
+    scores = auto_scores(red_team["course"] / "gradebook.db")
+    assert {c: scores.get(c) for c in CONTROLS} == {c: total for c in CONTROLS}, red_team["batch"].stdout[-3000:]
+
+
+def test_every_submission_ends_within_its_budget(red_team):
+    times = {student: float(t) for student, t in GRADED_LINE.findall(red_team["batch"].stdout)}
+    assert times and max(times.values()) < SUBMISSION_BOUND, sorted(times.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_autograded_notebooks_stay_small(red_team):
+    for nb in (red_team["course"] / "autograded").rglob("*.ipynb"):
+        assert nb.stat().st_size < NOTEBOOK_BYTES, f"{nb}: {nb.stat().st_size} bytes"
+
+
+def test_summary_survives_any_metadata(red_team):
+    assert red_team["summary"].returncode == 0, red_team["summary"].stderr[-3000:]
 
 
 def test_other_students_gradebook_rows_are_unchanged(red_team):
@@ -170,15 +237,43 @@ def test_the_batch_finishes_within_its_bound(red_team):
 
 def test_feedback_is_small_and_has_no_hidden_tests(red_team):
     pages = list((red_team["course"] / "feedback").rglob("*.html"))
-    assert len(pages) >= len(HONEST) + len(ATTACKS)  # all but the malformed notebook, plus the control
+    graded = [a for a in ATTACKS if a.expect != NOT_GRADED]
+    assert red_team["feedback"].returncode == 0, red_team["feedback"].stdout[-3000:]
+    assert len(pages) >= len(HONEST) + 1 + len(CONTROLS) + len(graded)
     for page in pages:
         html = page.read_text(errors="replace")
         assert page.stat().st_size < FEEDBACK_BYTES, f"{page}: {page.stat().st_size} bytes"
         assert "BEGIN HIDDEN TESTS" not in html and "student_seed()" not in html, page
         assert "BEGIN SOLUTION" not in html, page
+        assert not live_learner_script(html), page
+
+
+class _LiveParts(HTMLParser):
+    """Script elements and event-handler attributes as a browser would parse them (escaped text is not one)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        self.found += [value or "" for name, value in attrs if name.startswith("on")]
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.found.append(data)
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+
+def live_learner_script(html: str) -> list[str]:
+    parser = _LiveParts()
+    parser.feed(html)
+    return [part for part in parser.found if "PWNED" in part or "document.title" in part]
 
 
 def test_a_broken_submission_does_not_stop_the_batch(red_team):
     scores = auto_scores(red_team["course"] / "gradebook.db")
-    graded = {f"x-{a.name}" for a in ATTACKS if a.raw is None}
+    graded = {f"x-{a.name}" for a in ATTACKS if a.expect != NOT_GRADED}
     assert graded <= set(scores), graded - set(scores)
