@@ -4,6 +4,7 @@ grader without it."""
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 
@@ -115,3 +116,20 @@ def test_nothing_the_learner_started_outlives_its_request():
         inside = {nspid for _, nspid in _processes_in(p._sandbox_ns)}
         assert inside <= {1, p._runner_pid}, inside
         assert p.function("double")(2) == 4
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_threads_the_learner_started_do_not_run_between_requests():
+    """A thread is part of the runner and cannot be killed alone: the runner is stopped between requests."""
+    spin = "import threading\ndef spin():\n    while True:\n        pass\nthreading.Thread(target=spin, daemon=True).start()\n"
+    with learner() as p:
+        p.run([("<cell 1>", HONEST), ("<cell 2>", spin)])
+        before = cpu_seconds(p._runner_host_pid)
+        time.sleep(1.0)
+        assert cpu_seconds(p._runner_host_pid) - before < 0.2
+        assert p.function("double")(3) == 6

@@ -93,7 +93,7 @@ class LearnerProcess:
     def __post_init__(self):
         self._proc = None
         self._identity = None
-        self._sandbox_ns = self._runner_pid = None
+        self._sandbox_ns = self._runner_pid = self._runner_host_pid = None
 
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -130,6 +130,8 @@ class LearnerProcess:
             ready = TimeoutError(f"it did not start within {START_SECONDS} s")
         if isinstance(ready, dict) and ready.get("ready"):
             self._sandbox_ns, self._runner_pid = ready.get("ns"), ready.get("pid")
+            self._runner_host_pid = next((pid for pid, nspid in _processes_in(self._sandbox_ns)
+                                          if nspid == self._runner_pid), None) if self._isolated() else None
         if isinstance(ready, Exception) or not (isinstance(ready, dict) and ready.get("ready")):
             code = self._proc.poll()
             self.close()
@@ -204,6 +206,7 @@ class LearnerProcess:
 
     def _request(self, request: dict, seconds: float, callbacks: dict | None = None, limit: int = 0):
         seconds = self.budget.cap(seconds)
+        self._signal_runner(signal.SIGCONT)  # stopped since its last reply (see _end_strays)
         self._send(request)
         deadline = time.monotonic() + seconds
         while True:
@@ -221,11 +224,23 @@ class LearnerProcess:
             self._end_strays()
             return reply
 
+    def _isolated(self) -> bool:
+        return self.confined and bool(self._sandbox_ns) and self._sandbox_ns != _OWN_NS
+
+    def _signal_runner(self, sig) -> None:
+        if self._runner_host_pid is not None:
+            try:
+                os.kill(self._runner_host_pid, sig)
+            except ProcessLookupError:
+                pass
+
     def _end_strays(self) -> None:
-        """Kill every process the learner's code left running in this sandbox (all but its init and the runner):
-        between two requests nothing of theirs may compete for the CPU with other students' sandboxes."""
-        if not self.confined or not self._sandbox_ns or self._sandbox_ns == _OWN_NS:
+        """Between two requests nothing of the learner's may compete for the CPU with other students' sandboxes:
+        every process their code left running is killed (all but the sandbox's init and the runner), and the
+        runner itself, with any thread their code started in it, is stopped until the next request."""
+        if not self._isolated():
             return
+        self._signal_runner(signal.SIGSTOP)
         for _ in range(10):  # a process may fork while we look; it cannot outrun ten rounds with its small limit
             strays = [pid for pid, nspid in _processes_in(self._sandbox_ns) if nspid not in (1, self._runner_pid)]
             if not strays:
