@@ -170,7 +170,8 @@ def cmd_autograde(args):
     progress = batch.Progress(len(pairs))
     pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
     started = time.time()
-    log = batch.LogFile(course / "logs" / f"autograde-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    # Shards may share the course folder and start in the same second: each writes its own log.
+    log = batch.LogFile(course / "logs" / f"autograde-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
 
     def run(exclude, on_line):
         only = [f"--CourseDirectory.student_id_exclude={exclude}"] if exclude else []
