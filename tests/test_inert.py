@@ -342,14 +342,30 @@ def test_nbgrader_metadata_nbgrader_would_reject_is_dropped(tmp_path, monkeypatc
 def test_any_schema_version_becomes_the_course_s(tmp_path, monkeypatch, version):
     """nbgrader stops the whole batch on a schema newer than its own (SchemaTooNewError), naming nobody."""
     nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta(
-        schema_version=version)})], release=[new_markdown_cell("✍️")])
+        schema_version=version)})], release=[new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta()})])
     assert nb.cells[0].metadata["nbgrader"]["schema_version"] == 3
 
 
 def test_a_copied_answer_cell_becomes_an_ordinary_cell(tmp_path, monkeypatch):
     cell = new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta()})
-    nb = run(tmp_path, monkeypatch, [cell, nbformat.from_dict(dict(cell))], release=[new_markdown_cell("✍️")])
+    nb = run(tmp_path, monkeypatch, [cell, nbformat.from_dict(dict(cell))],
+             release=[new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta()})])
     assert nb.cells[0].metadata["nbgrader"]["grade_id"] and "nbgrader" not in nb.cells[1].metadata
+
+
+@pytest.mark.parametrize("flip", [{"solution": False}, {"grade": False}, {"points": 50}, {"locked": True},
+                                  {"grade_id": "not-the-course-s"}])
+def test_what_a_cell_is_comes_from_the_course_not_the_learner(tmp_path, monkeypatch, flip):
+    """A flipped flag would make nbgrader stop on the notebook (inconsistent checksums), leaving it ungraded and
+    the learner's earlier grade standing; a grade id the course never gave makes an ordinary cell."""
+    course = nbgrader_meta()
+    nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata={"nbgrader": {**course, **flip}})],
+             release=[new_markdown_cell("✍️", metadata={"nbgrader": course})])
+    if "grade_id" in flip:
+        assert "nbgrader" not in nb.cells[0].metadata
+    else:
+        assert {k: nb.cells[0].metadata.nbgrader.get(k) for k in ("grade", "solution", "locked", "points")} == \
+            {k: course.get(k) for k in ("grade", "solution", "locked", "points")}
 
 
 def test_metadata_keeps_nbgrader_and_drops_the_rest(tmp_path, monkeypatch):
@@ -362,8 +378,11 @@ def test_metadata_keeps_nbgrader_and_drops_the_rest(tmp_path, monkeypatch):
                      "gradcourse": {"lab": "lab00", "lang": "en", "x": MARK},
                      "widgets": {"application/vnd.jupyter.widget-state+json": {"x": f"</script><script>{JS}"}},
                      "title": f"<script>{JS}</script>", "nbgrader": {"flag": True, "bad": [MARK]}}
+    course_graded = code(metadata={"nbgrader": {**nbgrader_meta(cell_type="code", solution=False, locked=True,
+                                                                grade_id="t"), "points": 0.5}})
     nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata=meta), graded],
-             release=[new_markdown_cell("✍️")], metadata=notebook_meta)
+             release=[new_markdown_cell("✍️", metadata={"nbgrader": nbgrader_meta()}), course_graded],
+             metadata=notebook_meta)
     assert nb.cells[0].metadata == {"nbgrader": nbgrader_meta()}
     assert nb.cells[1].metadata.nbgrader.points == 0.5 and set(nb.cells[1].metadata) == {"nbgrader"}
     assert nb.cells[1].execution_count is None and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", nb.cells[1].id)

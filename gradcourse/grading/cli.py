@@ -262,8 +262,12 @@ def cmd_export(args):
         w.writerow(["student_id", *labs, "total", "not_graded"])
         w.writerow(["max_score", *(f"{maxima[lab]:g}" for lab in labs), f"{sum(maxima.values()):g}", ""])
         for student in sorted(scores):
-            row = [scores[student].get(lab, 0.0) for lab in labs]
-            w.writerow([student, *(f"{v:g}" for v in row), f"{sum(row):g}", " ".join(sorted(pending[student]))])
+            # A lab whose last run gave no grade is left blank, not given its earlier score: a learner must not
+            # keep a better grade by making a resubmission ungradable, and an LMS imports a blank as "no grade".
+            blank = {lab_of(a) for a in pending[student]}
+            row = [None if lab in blank else scores[student].get(lab, 0.0) for lab in labs]
+            w.writerow([student, *("" if v is None else f"{v:g}" for v in row), f"{sum(v or 0 for v in row):g}",
+                        " ".join(sorted(pending[student]))])
     print(f"wrote {out.relative_to(course.parent) if course.parent in out.parents else out}")
 
 

@@ -71,6 +71,7 @@ class InertNotebook(NbGraderPreprocessor):
         .tag(config=True)
 
     def preprocess(self, nb, resources):
+        self._released = None
         course = self._course_cells(resources.get("nbgrader", {}))
         self._room = self.max_notebook_bytes
         self._markdown_until = time.monotonic() + self.max_markdown_seconds
@@ -92,6 +93,8 @@ class InertNotebook(NbGraderPreprocessor):
             release = nbformat.read(path, as_version=4)
         except Exception:  # noqa: BLE001 - missing, unreadable or not a notebook: trust no markdown
             return {}
+        self._released = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in release.cells
+                          if isinstance(c.metadata.get("nbgrader", {}).get("grade_id"), str)}
         return {(c.cell_type, c.source): c.get("attachments") for c in release.cells
                 if c.cell_type in ("markdown", "raw")}
 
@@ -250,6 +253,17 @@ class InertNotebook(NbGraderPreprocessor):
             kept["checksum"] = meta["checksum"]
         if meta.get("cell_type") in ("code", "markdown", "raw"):
             kept["cell_type"] = meta["cell_type"]
+        if self._released is not None:
+            # What a cell is (graded, an answer, locked, its points) is the course's to say: a learner who flips a
+            # flag would make nbgrader stop on that notebook ("inconsistent checksums"), ungraded. A cell the course
+            # never gave that id becomes an ordinary cell.
+            course = self._released.get(kept.get("grade_id"))
+            if course is None:
+                return None
+            kept.update({key: course[key] for key in COURSE_OWNED if key in course})
+            for key in COURSE_OWNED:
+                if key not in course:
+                    kept.pop(key, None)
         try:
             _validator().validate_cell(NotebookNode(cell_type=cell_type, source="", metadata={"nbgrader": kept}))
         except Exception:  # noqa: BLE001 - any schema or consistency error
@@ -439,6 +453,9 @@ def _text(value) -> str | None:
     if isinstance(value, list) and all(isinstance(part, str) for part in value):
         return "".join(value)
     return None
+
+
+COURSE_OWNED = ("grade", "solution", "locked", "task", "points")
 
 
 def _drop_repeated_ids(cells) -> None:

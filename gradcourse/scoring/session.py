@@ -275,6 +275,8 @@ class LearnerProcess:
                               seconds)
         except (LearnerTimeout, LearnerCrash) as exc:
             return CellReport(name, False, f"{type(exc).__name__}: {exc}", lost=True)
+        except wire.WireError as exc:  # the learner's cell itself cannot be sent (too large): their failure
+            return CellReport(name, False, f"the cell cannot be run ({exc})", lost=True)
         self.cells.append((name, source))
         return CellReport(name, bool(reply.get("ok")), str(reply.get("error", "")), reply.get("outputs") or [])
 

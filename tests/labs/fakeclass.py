@@ -151,10 +151,10 @@ def build_bad(course: Path, lab="lab00"):
     d = submit(course, "x-json", name, good)
     text = (d / f"{lab}.ipynb").read_text()
     (d / f"{lab}.ipynb").write_text(text[: len(text) // 2])
-    expected["x-json"], lines["x-json"] = 0.0, "not a readable notebook"
+    expected["x-json"], lines["x-json"] = None, "not a readable notebook"  # None: not graded, blank in the export
 
     submit(course, "x-name", name, good, filename=f"{lab.capitalize()} (1).ipynb")
-    expected["x-name"], lines["x-name"] = 0.0, f"{lab}.ipynb is missing"
+    expected["x-name"], lines["x-name"] = None, f"{lab}.ipynb is missing"
 
     nb = fill(released, honest_sources(released))
     drop = {"check-softmax-batch", "ce_loss"}

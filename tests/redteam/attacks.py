@@ -197,6 +197,15 @@ ATTACKS += [
     Attack("copied-answer-cell", "honest", FULL, duplicate="softmax"),
 ]
 
+# -- a third red team (2026-12): forcing "not graded" to keep an earlier, better grade ----------------------------
+ATTACKS += [
+    Attack("cell-too-large-to-send", "honest", "lose:ce_grad", replace={
+        "ce_grad": "def ce_grad(z, y):\n    return None\n#" + "x" * (5 * 1024 * 1024) + "\n"}),
+    Attack("flag-flipped-on-given-cell", "wrong", ZERO, patch_meta={"setup": {"solution": True}}),
+    Attack("flag-flipped-on-test-cell", "honest", FULL, patch_meta={"check-softmax-values": {"grade": False}}),
+    Attack("points-raised-on-answer-cell", "wrong", ZERO, patch_meta={"softmax": {"grade": True, "points": 50}}),
+]
+
 # Honest students graded in the same batch as the attackers, spread among them (sorted ids share processes):
 # each must keep exactly the score it gets alone.
 CONTROLS = [f"x-{letter}-honest-control" for letter in "cmsz"]
