@@ -368,6 +368,12 @@ def test_what_a_cell_is_comes_from_the_course_not_the_learner(tmp_path, monkeypa
             {k: course.get(k) for k in ("grade", "solution", "locked", "points")}
 
 
+def test_a_code_cell_too_large_becomes_a_note(tmp_path, monkeypatch):
+    nb = run(tmp_path, monkeypatch, [code(source="x = 1\n#" + "y" * 300_000), code(source="x = 2\n")], release=[])
+    assert nb.cells[0].source.startswith("# This cell had") and len(nb.cells[0].source) < 200
+    assert nb.cells[1].source == "x = 2\n"
+
+
 def test_metadata_keeps_nbgrader_and_drops_the_rest(tmp_path, monkeypatch):
     meta = {"nbgrader": {**nbgrader_meta(), "comment": MARK, "extra": MARK}, "tags": [f'"><b>{MARK}'],
             "jupyter": {"source_hidden": True}, "widgets": {MARK: 1}, "alt": f'"{MARK}', "custom": "x" * 10_000}

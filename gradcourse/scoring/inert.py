@@ -66,6 +66,9 @@ class InertNotebook(NbGraderPreprocessor):
     # text, and an honest notebook's markdown takes milliseconds.
     max_markdown_seconds = Float(10.0, help="Time for checking all the learner's markdown cells of one notebook; "
                                  "past it, the rest are shown as code blocks, which need no check").tag(config=True)
+    # Matches SandboxedGrading.max_cell_bytes: the course's longest cell is a few KB.
+    max_code_bytes = Integer(256 * 1024, help="Largest code cell kept; a larger one is replaced by a one-line note "
+                             "(it is not run either)").tag(config=True)
     max_metadata_chars = Integer(128, help="Longest string kept in metadata (kernel and language names, grade "
                                  "ids, lab and language; nbgrader's gradebook holds ids of up to 128)")\
         .tag(config=True)
@@ -110,6 +113,9 @@ class InertNotebook(NbGraderPreprocessor):
             if course[kind, source]:
                 new.attachments = course[kind, source]
         elif kind == "code":
+            if len(source.encode()) > self.max_code_bytes:  # not run, and not carried into every page either
+                source = (f"# This cell had {len(source.encode())} bytes, more than the {self.max_code_bytes} a "
+                          "cell may have; it was not run.\n")
             new = NotebookNode(cell_type="code", source=source, metadata={},
                                execution_count=_count(cell.get("execution_count")),
                                outputs=self._outputs(cell.get("outputs"), scored=bool(nbgrader and nbgrader["grade"])))
