@@ -29,7 +29,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked, is_solution
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .. import sandbox
@@ -167,8 +167,6 @@ class SandboxedGrading(NbGraderPreprocessor):
     notebook_seconds = Float(60.0, help="Wall-clock limit for all the learner's cells together (the course's "
                              "given cells and the answer cells still run after it)").tag(config=True)
     call_seconds = Float(10.0, help="Wall-clock limit of one call to a learner's function").tag(config=True)
-    max_cell_bytes = Integer(256 * 1024, help="Largest code cell that is run (the course's longest is a few KB); "
-                             "a larger one fails as the learner's, like a cell that raises").tag(config=True)
     submission_seconds = Float(180.0, help="Hard wall-clock limit for everything one submission does: its cells, "
                                "the replays after a restart and every call of the checks. No cell can stretch "
                                "it; what is left undone when it runs out fails").tag(config=True)
@@ -203,10 +201,9 @@ class SandboxedGrading(NbGraderPreprocessor):
             cells, reports = learner_cells(nb), []
             for count, (index, source) in enumerate(cells, start=1):
                 cell = nb.cells[index]
-                if len(source.encode()) > self.max_cell_bytes:
-                    report = CellReport(f"<cell {index}>", False, f"not run: the cell has {len(source.encode())} "
-                                        f"bytes, more than the {self.max_cell_bytes} a cell may have", lost=True)
-                elif time.monotonic() > deadline and not given_or_answer(cell):
+                # (A cell too large to send never gets here: InertNotebook, in nbgrader's sanitizing before this
+                # step, has replaced it by a one-line note.)
+                if time.monotonic() > deadline and not given_or_answer(cell):
                     report = CellReport(f"<cell {index}>", False, f"not run: the notebook took more than "
                                         f"{self.notebook_seconds:g} s", lost=True)
                 else:
@@ -237,7 +234,7 @@ class SandboxedGrading(NbGraderPreprocessor):
                 return [_error(f"unknown check {name!r}")]
             for seed in (PUBLIC_SEED, hidden_seed):
                 result = run_check(name, learner.function(fn), seed, lang)
-                if getattr(result, "fault", ""):  # the grader's own machinery failed: no verdict on the learner
+                if result.fault:  # the grader's own machinery failed: no verdict on the learner
                     raise NotGraded(f"check {name} could not run: {result.fault}")
                 if not result.passed:
                     return [_error(f"[{name}] {result.message}")]

@@ -66,7 +66,8 @@ class InertNotebook(NbGraderPreprocessor):
     # text, and an honest notebook's markdown takes milliseconds.
     max_markdown_seconds = Float(10.0, help="Time for checking all the learner's markdown cells of one notebook; "
                                  "past it, the rest are shown as code blocks, which need no check").tag(config=True)
-    # Matches SandboxedGrading.max_cell_bytes: the course's longest cell is a few KB.
+    # The one limit on a cell's size: this step runs in nbgrader's sanitizing, before any cell is run, and the
+    # course's longest cell is a few KB.
     max_code_bytes = Integer(256 * 1024, help="Largest code cell kept; a larger one is replaced by a one-line note "
                              "(it is not run either)").tag(config=True)
     max_metadata_chars = Integer(128, help="Longest string kept in metadata (kernel and language names, grade "
