@@ -361,11 +361,29 @@ def test_what_a_cell_is_comes_from_the_course_not_the_learner(tmp_path, monkeypa
     course = nbgrader_meta()
     nb = run(tmp_path, monkeypatch, [new_markdown_cell("✍️", metadata={"nbgrader": {**course, **flip}})],
              release=[new_markdown_cell("✍️", metadata={"nbgrader": course})])
-    if "grade_id" in flip:
-        assert "nbgrader" not in nb.cells[0].metadata
+    if "grade_id" in flip:  # the learner's cell is ordinary, and the course's cell is put back as released
+        assert [c.metadata.get("nbgrader") for c in nb.cells] == [course, None]
     else:
         assert {k: nb.cells[0].metadata.nbgrader.get(k) for k in ("grade", "solution", "locked", "points")} == \
             {k: course.get(k) for k in ("grade", "solution", "locked", "points")}
+
+
+def test_a_lone_surrogate_is_replaced_not_a_crash(tmp_path, monkeypatch):
+    nb = run(tmp_path, monkeypatch, [code(source="x = '\ud800'\n")], release=[])
+    assert nb.cells[0].source.encode() and "\ufffd" in nb.cells[0].source
+
+
+def test_course_cells_a_submission_lacks_are_put_back_in_place(tmp_path, monkeypatch):
+    """Deleting an answer cell and the test after it made nbgrader fail (KeyError): the notebook went ungraded."""
+    answer = code(source="def f(): raise NotImplementedError", metadata={"nbgrader": nbgrader_meta(
+        cell_type="code", grade_id="f", solution=True, grade=False, locked=False)})
+    test = code(source="grade('f.x', f)", metadata={"nbgrader": nbgrader_meta(
+        cell_type="code", grade_id="t", solution=False, grade=True, locked=True)})
+    first = new_markdown_cell("intro", metadata={"nbgrader": nbgrader_meta(grade_id="intro", grade=False,
+                                                                             solution=False, locked=True)})
+    nb = run(tmp_path, monkeypatch, [first], release=[first, answer, test])
+    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells] == ["intro", "f", "t"]
+    assert nb.cells[1].source == answer.source and nb.cells[2].outputs == []
 
 
 def test_a_code_cell_too_large_becomes_a_note(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import json
 import math
 import re
 import time
@@ -83,6 +84,8 @@ class InertNotebook(NbGraderPreprocessor):
         cells = nb.get("cells") if isinstance(nb.get("cells"), list) else []
         nb.cells = [self._cell(cell, course) for cell in cells if isinstance(cell, dict)]
         _drop_repeated_ids(nb.cells)
+        if self._released is not None:
+            _restore_missing(nb.cells, self._release_cells)
         return nb, resources
 
     # -- cells ------------------------------------------------------------------------------------------------
@@ -99,6 +102,7 @@ class InertNotebook(NbGraderPreprocessor):
             return {}
         self._released = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in release.cells
                           if isinstance(c.metadata.get("nbgrader", {}).get("grade_id"), str)}
+        self._release_cells = release.cells
         return {(c.cell_type, c.source): c.get("attachments") for c in release.cells
                 if c.cell_type in ("markdown", "raw")}
 
@@ -454,15 +458,41 @@ def renders_inert(source: str, attachments: dict) -> bool:
 # -- small helpers ------------------------------------------------------------------------------------------------
 
 def _text(value) -> str | None:
-    """A string, or nbformat's list-of-strings form joined; anything else is None."""
-    if isinstance(value, str):
-        return value
+    """A string, or nbformat's list-of-strings form joined; anything else is None. A lone surrogate (valid in
+    JSON, not in UTF-8) becomes replacement characters, so that no later step fails to encode the learner's text."""
     if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return "".join(value)
+        value = "".join(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return None
 
 
 COURSE_OWNED = ("grade", "solution", "locked", "task", "points")
+
+
+def _restore_missing(cells, release_cells) -> None:
+    """Put back, as released, every course cell with a grade id the submission lacks, after the course cell that
+    precedes it. nbgrader does this for test cells only, and fails (KeyError) when the answer cell a test cell
+    follows is missing too, which would leave the notebook ungraded; a restored answer cell is the released stub."""
+    def grade_id(cell):
+        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+    where = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
+    after = -1
+    for course_cell in release_cells:
+        gid = grade_id(course_cell)
+        if not gid:
+            continue
+        if gid in where:
+            after = where[gid]
+            continue
+        restored = nbformat.from_dict(json.loads(json.dumps(course_cell)))
+        restored.id = random_cell_id()
+        if restored.cell_type == "code":
+            restored.outputs, restored.execution_count = [], None
+        cells.insert(after + 1, restored)
+        where = {grade_id(c): i for i, c in enumerate(cells) if grade_id(c)}
+        after = where[gid]
 
 
 def _drop_repeated_ids(cells) -> None:

@@ -38,6 +38,7 @@ class Attack:
     markdown: str = ""  # a markdown cell added after the set-up cell
     markdown_meta: dict | None = None  # ... with this cell metadata
     patch_meta: dict = field(default_factory=dict)  # grade_id -> keys merged into that cell's nbgrader metadata
+    delete: tuple = ()  # grade_ids of cells removed from the notebook
     duplicate: str = ""  # grade_id of a cell copied, metadata and all, right below itself (as Jupyter's copy does)
 
 
@@ -204,6 +205,9 @@ ATTACKS += [
     Attack("flag-flipped-on-given-cell", "wrong", ZERO, patch_meta={"setup": {"solution": True}}),
     Attack("flag-flipped-on-test-cell", "honest", FULL, patch_meta={"check-softmax-values": {"grade": False}}),
     Attack("points-raised-on-answer-cell", "wrong", ZERO, patch_meta={"softmax": {"grade": True, "points": 50}}),
+    # a fourth look: an answer cell deleted with the test after it made nbgrader fail; a lone surrogate crashed
+    Attack("answer-and-its-test-deleted", "honest", "lose:softmax", delete=("softmax", "check-softmax-values")),
+    Attack("lone-surrogate", "honest", FULL, cell="x = 'SURROGATE'\n"),
 ]
 
 # Honest students graded in the same batch as the attackers, spread among them (sorted ids share processes):

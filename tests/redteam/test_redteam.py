@@ -91,8 +91,12 @@ def build_submission(course: Path, student: str, attack=None) -> None:
                                                                        metadata=attack.markdown_meta or {}))
     if attack is not None and attack.kernelspec:
         nb.metadata["kernelspec"] = attack.kernelspec
+    if attack is not None and attack.delete:
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in attack.delete]
     target = folder / "lab00.ipynb"
-    if attack is not None and attack.link_to:
+    if attack is not None and attack.name == "lone-surrogate":  # valid JSON, not valid UTF-8 once decoded
+        target.write_text(nbformat.writes(nb).replace("SURROGATE", "\\ud800"))
+    elif attack is not None and attack.link_to:
         target.symlink_to(course / attack.link_to)
     elif attack is not None and attack.raw is not None:
         target.write_bytes(attack.raw)
