@@ -206,7 +206,7 @@ ATTACKS += [
     Attack("flag-flipped-on-test-cell", "honest", FULL, patch_meta={"check-softmax-values": {"grade": False}}),
     Attack("points-raised-on-answer-cell", "wrong", ZERO, patch_meta={"softmax": {"grade": True, "points": 50}}),
     # a fourth look: an answer cell deleted with the test after it made nbgrader fail; a lone surrogate crashed
-    Attack("answer-and-its-test-deleted", "honest", "lose:softmax", delete=("softmax", "check-softmax-values")),
+    Attack("answer-and-the-test-after-it-deleted", "honest", "lose:ce_grad", delete=("ce_grad", "check-ce-loss-values")),
     Attack("lone-surrogate", "honest", FULL, cell="x = 'SURROGATE'\n"),
 ]
 
