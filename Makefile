@@ -37,7 +37,7 @@ check: setup
 	$(PY) -m gradcourse.book check
 
 labs: setup
-	$(PY) -m gradcourse.grading generate
+	$(PY) -m gradcourse.instructor generate
 
 # The course package as learners and instructors install it: dist/gradcourse-<version>-py3-none-any.whl and its
 # sdist (the wheel is built from the sdist). `pip install "gradcourse[learner]" --find-links dist`.

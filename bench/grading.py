@@ -4,7 +4,7 @@
 
 A synthetic class (honest, buggy and a few misbehaving submissions, from the implementations the tests keep as
 data) is graded in fresh copies of the course: by stock `nbgrader autograde` (the course's nbgrader_config.py
-minus the hardening), and by the course's own command, `python -m gradcourse.grading autograde`, with each
+minus the hardening), and by the course's own command, `python -m gradcourse.instructor autograde`, with each
 ``--jobs`` (hardened: every submission in a fresh sandbox). Prints submissions per minute, median and p95
 seconds per submission (stock: from nbgrader's log timestamps; hardened: from the command's progress lines, per
 grading process), peak memory of any one process, and each pipeline's throughput over stock's.
@@ -107,7 +107,7 @@ def grade_stock(course: Path, assignment: str) -> dict:
 
 def grade_course(course: Path, assignment: str, jobs: int) -> dict:
     prepare(course, assignment)
-    run, _, wall, peak = measured([sys.executable, "-m", "gradcourse.grading", "--course", str(course),
+    run, _, wall, peak = measured([sys.executable, "-m", "gradcourse.instructor", "--course", str(course),
                                    "autograde", assignment, "--jobs", str(jobs)], course)
     per = [float(m.group(1)) for m in GRADED.finditer(run.stdout)]
     assert per, run.stdout[-2000:] + run.stderr[-2000:]

@@ -1,5 +1,5 @@
 """nbgrader configuration of the course (run nbgrader from this folder, or use
-``python -m gradcourse.grading`` from the repository root)."""
+``python -m gradcourse.instructor`` from the repository root)."""
 c = get_config()  # noqa: F821
 
 c.CourseDirectory.course_id = "tensor-backward"
@@ -12,7 +12,7 @@ c.ClearSolutions.enforce_metadata = True
 c.ExecutePreprocessor.timeout = 60
 c.Execute.timeout = 60
 # A learner who deletes a graded cell gets it back at autograde time (their code is still what is tested);
-# a deleted solution cell leaves its checks failing, and `python -m gradcourse.grading summary` names it.
+# a deleted solution cell leaves its checks failing, and `python -m gradcourse.instructor summary` names it.
 c.OverwriteCells.add_missing_cells = True
 
 # Grading you can trust (see the instructors' threat-model page): scores are computed outside the learner's

@@ -279,7 +279,7 @@ def classroom(hub_env):
 
         times, out = {}, {}
         t0 = time.perf_counter()
-        out["release"] = ok(instr("python", "-m", "gradcourse.grading", "--course", course, "release",
+        out["release"] = ok(instr("python", "-m", "gradcourse.instructor", "--course", course, "release",
                                   "--lab", "lab00"))
         for a in ("lab00-en", "lab00-es"):
             out["release"] += ok(instr("nbgrader", "release_assignment", a))
@@ -299,18 +299,18 @@ def classroom(hub_env):
         for a in ("lab00-en", "lab00-es"):
             ok(instr("nbgrader", "collect", a))
         out["plain autograde without the package"] = instr("nbgrader", "autograde", "lab00-en", extra=without_package)
-        out["autograde without user namespaces"] = instr("python", "-m", "gradcourse.grading", "--course", course,
+        out["autograde without user namespaces"] = instr("python", "-m", "gradcourse.instructor", "--course", course,
                                                          "autograde", extra=without_userns)
         out["scores before grading"] = ok(instr("python", "-c", SCORES, f"sqlite:///{course}/gradebook.db"))
         out["autograded before grading"] = sorted(p.name for p in (course / "autograded").rglob("*.ipynb"))
-        out["autograde"] = instr("python", "-m", "gradcourse.grading", "--course", course, "autograde", "--jobs", "2")
+        out["autograde"] = instr("python", "-m", "gradcourse.instructor", "--course", course, "autograde", "--jobs", "2")
         times["autograde"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         out["plain feedback without the package"] = instr("nbgrader", "generate_feedback", "lab00-en",
                                                           extra=without_package)
         out["feedback without the package"] = sorted(p.name for p in (course / "feedback").rglob("*.html"))
-        ok(instr("python", "-m", "gradcourse.grading", "--course", course, "feedback"))
+        ok(instr("python", "-m", "gradcourse.instructor", "--course", course, "feedback"))
         for a in ("lab00-en", "lab00-es"):
             ok(instr("nbgrader", "release_feedback", a))
         for learner, lang in ((en, "en"), (es, "es")):

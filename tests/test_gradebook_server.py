@@ -27,8 +27,8 @@ import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 from sqlalchemy import create_engine, text
 
-from gradcourse.grading import batch
-from gradcourse.grading.labgen import assignment
+from gradcourse.instructor import batch
+from gradcourse.authoring.labgen import assignment
 from gradcourse.scoring.autograde import course_secret
 from labs import fakeclass  # tests/ has no __init__.py, so pytest puts it on sys.path
 from labs.fixtures.implementations import IMPLEMENTATIONS
@@ -50,7 +50,7 @@ def venv_bin_on_path():
 # ------------------------------------------------------------------ the course and its class
 
 def cli(course, *args):
-    return subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args],
+    return subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args],
                           cwd=REPO, capture_output=True, text=True)
 
 
@@ -240,7 +240,7 @@ def two_shards(class_template, postgres, tmp_path_factory):
     template, roles = class_template
     db_url = postgres.create_database("grader", "course")
     course = copy_course(template, tmp_path_factory.mktemp("postgres") / "grader", db_url)
-    shards = [subprocess.Popen([sys.executable, "-m", "gradcourse.grading", "--course", str(course), "autograde",
+    shards = [subprocess.Popen([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), "autograde",
                                 "--shard", f"{k}/2", "--jobs", "2"], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True) for k in (0, 1)]
     outputs = [shard.communicate()[0] for shard in shards]
@@ -291,7 +291,7 @@ def test_shards_opening_a_fresh_server_gradebook_at_once_all_start(postgres, tmp
     db_url = postgres.create_database("racer", "race")
     Gradebook(db_url, "tensor-backward").close()        # as `release` leaves it: no row for nbgrader's default
     (tmp_path / "nbgrader_config.py").write_text(f'c = get_config()\nc.CourseDirectory.db_url = "{db_url}"\n')
-    register = "import sys; from gradcourse.grading.cli import _register_students as r; r(sys.argv[1], sys.argv[2:])"
+    register = "import sys; from gradcourse.instructor.cli import _register_students as r; r(sys.argv[1], sys.argv[2:])"
     engine = create_engine(db_url)
     with engine.connect() as lock:
         lock.execute(text("LOCK TABLE course IN EXCLUSIVE MODE"))      # reads go on, the inserts wait
@@ -329,7 +329,7 @@ def hold_write_lock(db: Path, seconds: float):
 
 def autograde_with_a_lock(course: Path, *args) -> subprocess.CompletedProcess:
     """autograde; once the first submission is graded, the gradebook is locked for LOCK_SECONDS."""
-    proc = subprocess.Popen([sys.executable, "-m", "gradcourse.grading", "--course", str(course), "autograde",
+    proc = subprocess.Popen([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), "autograde",
                              *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, locker = [], None
     for line in proc.stdout:

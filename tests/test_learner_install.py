@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from gradcourse.grading.checks import CHECKS, checks_for
-from gradcourse.grading.context import notebook_language
+from gradcourse.lang import notebook_language
 
 REPO = Path(__file__).resolve().parents[1]
 KERNEL = "gradcourse-learner"

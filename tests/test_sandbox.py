@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcourse import sandbox
+from gradcourse.scoring import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = sandbox.Limits(wall_seconds=15, cpu_seconds=5, memory_bytes=1024**3, processes=16)
@@ -86,7 +86,7 @@ def test_an_unprivileged_instructor_gets_the_same_isolation(request):
         os.chown(path, 65534, 65534)
     request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     inner = f"import os; print(os.getuid()); print(os.path.exists({str(secret)!r}))"
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from gradcourse import sandbox; "
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from gradcourse.scoring import sandbox; "
             f"o = sandbox.run(['/usr/bin/python3', '-I', '-c', {inner!r}]); "
             "print(o.stdout.decode(), o.stderr.decode()[-300:])")
     out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-I",

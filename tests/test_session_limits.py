@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from gradcourse import sandbox
+from gradcourse.scoring import sandbox
 from gradcourse.scoring.session import Budget, LearnerProcess, LearnerTimeout
 
 pytestmark = pytest.mark.usefixtures("sandbox_works")

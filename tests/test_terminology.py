@@ -742,7 +742,7 @@ def test_sources_are_read():
     assert lab.split("\n")[6] == "El elemento." and "entry" not in lab and "x = 1" not in lab
     js = 'const TEXT = {\n  en: { a: "entry" },\n  es: {\n    a: "rango",\n    b: (s) => `eje ${s.n} ${f("x")}`,\n  },\n};'
     assert js_language_block(js, "es") == [(4, "rango"), (5, "eje {} {}")]
-    assert any(t.path.endswith("checks.py") for t in python_strings("es"))
+    assert any(t.path.endswith("checks/lab00.py") for t in python_strings("es"))
     assert any(t.path.endswith("picker.js") for t in widget_strings("es"))
     assert catalog_strings("es") and config_strings("es")
     assert any("labsrc" in t.path for t in lab_cells("es"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lang import tr
+
 
 class Fail(Exception):
     """A check failed; the message is already in the notebook's language."""
@@ -21,10 +23,6 @@ class NotImplementedYet(Fail):
 class GraderFault(Exception):
     """The grader contradicts itself (e.g. a reference gradient disagrees with centred differences of its forward):
     not the learner's doing, whatever their answer."""
-
-
-def tr(lang, en, es):
-    return es if lang == "es" else en
 
 
 def fmt(a, digits=6):

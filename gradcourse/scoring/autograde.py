@@ -32,11 +32,10 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 from traitlets import Bool, Float, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .. import sandbox
 from ..grading.checks import CHECKS, run_check
-from ..grading.compare import tr
 from ..grading.context import PUBLIC_SEED, seed_for
-from . import notgraded
+from ..lang import tr
+from . import notgraded, sandbox
 from .session import Budget, CellReport, LearnerProcess, SandboxFault
 
 

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import sandbox
-from . import graph, wire
+from . import graph, sandbox, wire
 
 HERE = Path(__file__).resolve().parent
 # Session-wide: a call has its own wall-clock limit, the process a CPU budget for all of them.

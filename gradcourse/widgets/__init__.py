@@ -67,7 +67,7 @@ class _CourseWidget(anywidget.AnyWidget):
     def _default_lang(self) -> str:
         # A notebook follows its folder (labs/es/...), as the labs' self-checks do; the book overrides this with
         # the page's language, since one executed output serves both books.
-        from gradcourse.grading.context import notebook_language
+        from gradcourse.lang import notebook_language
 
         return notebook_language()
 

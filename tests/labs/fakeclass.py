@@ -17,7 +17,7 @@ import nbformat
 from gradcourse.grading import pitfalls
 from gradcourse.grading.checks import CHECKS, PUBLIC_SEED, checks_for, run_check
 from gradcourse.grading.context import seed_for
-from gradcourse.grading.labgen import assignment
+from gradcourse.authoring.labgen import assignment
 
 N_STUDENTS = 10
 N_HONEST_FIRST = 3

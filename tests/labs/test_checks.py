@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gradcourse.grading import checks, reference
-from gradcourse.grading.context import notebook_language, seed_for, student_id, student_seed
+from gradcourse.grading.context import seed_for, student_id, student_seed
+from gradcourse.lang import notebook_language
 
 from gradcourse.grading import pitfalls
 

@@ -5,9 +5,9 @@ import sys
 
 import nbformat
 
-from gradcourse.grading import batch
-from gradcourse.grading.cli import gradebook_url, main, merged_scores
-from gradcourse.grading.submissions import inspect_course
+from gradcourse.instructor import batch
+from gradcourse.instructor.cli import gradebook_url, main, merged_scores
+from gradcourse.instructor.submissions import inspect_course
 
 from .conftest import REPO
 
@@ -66,7 +66,7 @@ def test_export_keeps_the_better_language(tmp_path):
 
 
 def test_help_lists_every_step():
-    out = subprocess.run([sys.executable, "-m", "gradcourse.grading", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--help"], capture_output=True, text=True,
                          cwd=REPO).stdout
     for step in ("generate", "release", "collect", "autograde", "feedback", "export", "summary"):
         assert step in out

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gradcourse.grading import collect as collect_mod
-from gradcourse.grading.cli import main
-from gradcourse.grading.submissions import inspect_course, refused_submissions
+from gradcourse.instructor import collect as collect_mod
+from gradcourse.instructor.cli import main
+from gradcourse.instructor.submissions import inspect_course, refused_submissions
 from gradcourse.scoring.notgraded import unsafe_submission
 
 from .conftest import REPO

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from gradcourse.book.mirror import code_without_prose
-from gradcourse.grading import labgen
+from gradcourse.authoring import labgen
 from gradcourse.grading.checks import CHECKS
 
 from .conftest import REPO
@@ -32,10 +32,10 @@ def regenerated(tmp_path_factory):
 @pytest.mark.parametrize("folder", OUTPUTS)
 def test_generated_notebooks_are_not_stale(regenerated, folder):
     fresh, committed = regenerated / folder, REPO / folder
-    assert _ipynbs(fresh) == _ipynbs(committed), "run: python -m gradcourse.grading generate"
+    assert _ipynbs(fresh) == _ipynbs(committed), "run: python -m gradcourse.instructor generate"
     for rel in _ipynbs(fresh):
         assert filecmp.cmp(fresh / rel, committed / rel, shallow=False), \
-            f"{folder}/{rel} is stale: run `python -m gradcourse.grading generate`"
+            f"{folder}/{rel} is stale: run `python -m gradcourse.instructor generate`"
 
 
 def test_generation_is_deterministic(regenerated, tmp_path):

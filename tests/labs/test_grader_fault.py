@@ -19,7 +19,7 @@ _reference.softmax_jacobian = lambda z: _right(z) + 1e-6
 
 
 def cli(course, *args):
-    return subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args],
+    return subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args],
                           cwd=REPO, capture_output=True, text=True)
 
 

@@ -10,7 +10,8 @@ import pytest
 from nbclient import NotebookClient
 
 from gradcourse.book.mirror import code_without_prose, prose_spans
-from gradcourse.grading import checks, labgen
+from gradcourse.authoring import labgen
+from gradcourse.grading import checks
 
 from .conftest import REPO
 
@@ -51,7 +52,7 @@ def test_failing_graded_cell_shows_its_message_without_course_internals(half_fin
     assert "gradcourse/" not in shown and "Traceback" not in shown and "File " not in shown, shown
     assert shown.startswith(f"{checks.FAIL} softmax.large_logits: ")
     assert HINT[lang] in " ".join(shown.split())
-    assert all(len(line) <= checks.WIDTH for line in err.traceback)   # nbgrader validate cuts longer lines
+    assert all(len(line) <= checks.core.WIDTH for line in err.traceback)   # nbgrader validate cuts longer lines
     assert err.ename == "CheckFailed"
 
 

@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from gradcourse.grading.cli import main
-from gradcourse.grading.labgen import labs
+from gradcourse.instructor.cli import main
+from gradcourse.authoring.labgen import labs
 
 from . import fakeclass
 from .conftest import REPO
 
 
 def cli(course, *args, status=0):
-    proc = subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args],
+    proc = subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == status, proc.stdout + proc.stderr
     return proc.stdout

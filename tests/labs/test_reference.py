@@ -119,7 +119,7 @@ def test_backward_references_are_the_adjoints_of_their_forwards(seed):
 
 def test_the_reference_engine_agrees_with_differences_on_the_mlp():
     rng = np.random.default_rng(0)
-    X, y, values = checks._mlp_values(rng)
+    X, y, values = checks.lab04._mlp_values(rng)
     params = [ref.Tensor(v.copy()) for v in values]
     ref.backward(ref.mlp_loss(params, X, y))
     for i, p in enumerate(params):
@@ -159,7 +159,7 @@ def test_a_raising_reference_is_a_fault(monkeypatch):
         raise ZeroDivisionError("the reference broke")
     monkeypatch.setattr(ref, "softmax", broken)
     r = checks.run_check("softmax.values", honest("softmax"))
-    assert not r.passed and "ZeroDivisionError" in r.fault and "checks.py" in r.fault
+    assert not r.passed and "ZeroDivisionError" in r.fault and "lab00.py" in r.fault
     # handed to the learner's code (f of jacobian_fd), it is still the grader's: even if their code catches it
     for src in (pitfalls.SOLUTION["jacobian_fd"],
                 "def jacobian_fd(f, z, h=1e-5):\n    try:\n        f(z)\n    except Exception:\n        pass\n"
@@ -223,7 +223,7 @@ RETURNS = {
 }
 RAISES = {
     "ValueError": ValueError("no"), "custom": type("GraderFault", (Exception,), {})("pretending"),
-    "fail": checks.Fail("pretending to be the check"), "loud": LoudError(), "recursion": RecursionError(),
+    "fail": checks.core.Fail("pretending to be the check"), "loud": LoudError(), "recursion": RecursionError(),
     "not implemented": NotImplementedError(), "keyerror": KeyError("k"),
 }
 BEHAVIOURS = [(f"returns {k}", (lambda v: lambda *a: v)(v)) for k, v in RETURNS.items()] + \

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from gradcourse.grading import labgen
+from gradcourse.authoring import labgen
 
 from .conftest import REPO
 

@@ -174,7 +174,7 @@ def red_team(tmp_path_factory):
 
 def course_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "gradcourse.grading", "--course", str(course), *args], env=env,
+    return subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args], env=env,
                           capture_output=True, text=True, timeout=1800)
 
 

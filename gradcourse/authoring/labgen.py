@@ -53,8 +53,8 @@ from pathlib import Path
 import nbformat
 
 from ..book.mirror import prose_spans
-from .checks import CHECKS
-from .context import LANGS
+from ..grading.checks import CHECKS
+from ..lang import LANGS
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE = "grader"

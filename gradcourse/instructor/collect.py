@@ -32,7 +32,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import labgen
+from ..authoring import labgen
 from .submissions import Refused, parse_notebook, read_regular_file, shown, valid_student_id
 
 _LAB = re.compile(r"lab[0-9]{2}")

@@ -12,7 +12,7 @@ import re
 import stat
 from pathlib import Path
 
-from .compare import tr
+from ..lang import tr
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024   # a released lab is ~25 kB; 20 MB leaves room for plots, not for a disk image
 _STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")

@@ -1,4 +1,4 @@
-"""Instructor commands, run from the repository root: ``python -m gradcourse.grading <command>``.
+"""Instructor commands, run from the repository root: ``python -m gradcourse.instructor <command>``.
 
     generate            regenerate grader/source, grader/release, labs/, solutions/labs/ from grader/labsrc
     release             nbgrader generate_assignment for every lab and language (fills the gradebook)
@@ -25,8 +25,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import batch, labgen
-from .compare import tr
+from ..authoring import labgen
+from ..lang import tr
+from . import batch
 from .submissions import inspect_course, inspect_submission, lab_of, refused_submissions, student_dirs
 
 
@@ -319,7 +320,7 @@ def cmd_summary(args):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m gradcourse.grading", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m gradcourse.instructor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--course", default=str(labgen.REPO / labgen.COURSE), help="nbgrader course folder")
     sub = p.add_subparsers(dest="command", required=True)
