@@ -13,6 +13,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e ".[learner,grader]"
+	# An editable install skips the wheel's data files: the JupyterLab save hook (widgets survive a reopen) by hand.
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	cp jupyter-config/jupyter_server_config.d/gradcourse.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -24,7 +27,10 @@ node_modules/.installed: package.json package-lock.json
 system-deps:
 	@tools/system-deps
 
+# A lab page is generated from grader/labsrc: regenerate the labs whose source changed, so the book never shows a
+# stale one.
 book: setup
+	$(PY) -m gradcourse.instructor generate --if-stale
 	$(PY) -m gradcourse.book build
 
 test: system-deps setup

@@ -25,29 +25,43 @@ import time
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+from gradcourse.grading import pitfalls
+from gradcourse.scoring import course as nbgrader_course
+from gradcourse.scoring.config import harden
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.labs.fixtures.implementations import IMPLEMENTATIONS  # noqa: E402
 
+IMPLEMENTATIONS = pitfalls.implementations()
 MISBEHAVING = ["while True:\n    pass\n", "import os\nos._exit(0)\n", "print('x' * 5_000_000)\n"]
 STARTED = re.compile(r"^(\d+\.\d+) .*Autograding .*/autograded/([^/]+)/")
 GRADED = re.compile(r"^\[\d+/\d+\] autograded \S+ \S+ in ([\d.]+) s$", re.M)
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                          text=True)
+    return nbgrader_course.run(course, *args, timeout=1800)
 
 
 def make_course(dest: Path, hardened: bool) -> Path:
     shutil.copytree(ROOT / "grader" / "source", dest / "source")
-    config = (ROOT / "grader" / "nbgrader_config.py").read_text()
-    if not hardened:
-        config = config[: config.index("# Grading you can trust")]  # everything before the hardening
-    (dest / "nbgrader_config.py").write_text(config)
+    config = (ROOT / "grader" / nbgrader_course.CONFIG_FILE).read_text() if hardened else stock_config()
+    (dest / nbgrader_course.CONFIG_FILE).write_text(config)
     return dest
+
+
+def stock_config() -> str:
+    """The course's own nbgrader settings minus everything :func:`harden` sets: stock nbgrader, configured as this
+    course configures it (course id, stubs, time limits)."""
+    course = PyFileConfigLoader(nbgrader_course.CONFIG_FILE, str(ROOT / "grader")).load_config()
+    hardening = Config()
+    harden(hardening)
+    lines = ["c = get_config()  # noqa: F821"]
+    for section, values in course.items():
+        lines += [f"c.{section}.{key} = {value!r}" for key, value in values.items()
+                  if key not in hardening.get(section, {})]
+    return "\n".join(lines) + "\n"
 
 
 def fill_class(course: Path, assignment: str, lab: str, students: int) -> None:

@@ -11,9 +11,6 @@ c.ClearSolutions.enforce_metadata = True
 # Every check answers in well under a second; a cell that runs for a minute is a runaway loop.
 c.ExecutePreprocessor.timeout = 60
 c.Execute.timeout = 60
-# A learner who deletes a graded cell gets it back at autograde time (their code is still what is tested);
-# a deleted solution cell leaves its checks failing, and `python -m gradcourse.instructor summary` names it.
-c.OverwriteCells.add_missing_cells = True
 
 # Grading you can trust (see the instructors' threat-model page): scores are computed outside the learner's
 # process, the notebook runs once in a fresh sandboxed interpreter, learner content is made inert and bounded,

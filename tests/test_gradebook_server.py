@@ -35,7 +35,7 @@ from labs.fixtures.implementations import IMPLEMENTATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "lab03"          # the quickest lab to grade; its two languages are two assignments
-N_STUDENTS = 12
+N_STUDENTS = 8       # every role once, two of them twice; all eight are the stressed ones below
 ROLES = 6              # as in fakeclass: 3 honest roles, then 3 with a pitfall
 
 

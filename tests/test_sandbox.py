@@ -119,7 +119,8 @@ def test_input_is_read_only(tmp_path):
 
 
 def test_fork_bomb_is_contained():
-    out = py("import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            import time; time.sleep(30)\n"
+    out = py("import os\nn = 0\ntry:\n    while True:\n"
+             "        if os.fork() == 0:\n            import time; time.sleep(30)\n"
              "        n += 1\nexcept OSError:\n    print(n)")
     assert out.stdout.strip() and int(out.stdout) < FAST.processes and not out.timed_out
 

@@ -243,7 +243,7 @@ def js_language_block(source: str, lang: str, keys: bool = False) -> list[tuple]
             i = source.find("\n", i)
             continue
         if c in "'\"`":
-            start, i, parts, sub = i, i + 1, [], 0
+            start, i, parts = i, i + 1, []
             while i < len(source):
                 d = source[i]
                 if d == "\\":
@@ -329,7 +329,8 @@ def check_pairs(pairs, rules) -> list[Finding]:
         en_prose, es_prose = views(en)["prose"], views(es)["prose"]
         for rule in rules:
             m = re.search(rule["en"], en_prose, re.I)
-            if m and not re.search(rule["es"], es_prose, re.I) and re.search(rule.get("only_if_es", ""), es_prose, re.I):
+            if (m and not re.search(rule["es"], es_prose, re.I)
+                    and re.search(rule.get("only_if_es", ""), es_prose, re.I)):
                 out.append(_finding(es, es_prose, 0, "pair", m.group(0),
                                     f"the English says «{m.group(0)}»: the Spanish needs {rule['es']!r} "
                                     f"(English: {en.body.strip()[:90]})"))
@@ -468,7 +469,8 @@ def check_english(text: Text, words: list[str], v: dict | None = None) -> list[F
     stop = set(words)
     out = []
     for m in re.finditer(r"(?<![\w'-])[A-Za-z]+(?:[-'][A-Za-z]+)*(?![\w-])", view):
-        code_like = view[m.start() - 1:m.start()] in (".", "[", "=", "(", "_") or view[m.end():m.end() + 1] in ("(", ".", "[", "=", "_")
+        code_like = (view[m.start() - 1:m.start()] in (".", "[", "=", "(", "_")
+                     or view[m.end():m.end() + 1] in ("(", ".", "[", "=", "_"))
         if m.group(0).lower() in stop and not code_like:
             out.append(_finding(text, view, m.start(), "english", m.group(0),
                                 "English left in Spanish prose: translate it, or put it in code or in italics "
@@ -579,7 +581,8 @@ def _known_params(status):
     for entry in known():
         if entry["status"] != status:
             continue
-        marks = [pytest.mark.xfail(strict=True, reason=f"{entry['file']}: {entry['fix']}")] if status == "pending" else []
+        pending = pytest.mark.xfail(strict=True, reason=f"{entry['file']}: {entry['fix']}")
+        marks = [pending] if status == "pending" else []
         params.append(pytest.param(entry, marks=marks, id=f"{entry['file']}:{entry['found']}:{entry['line'][:30]}"))
     return params
 
@@ -606,16 +609,18 @@ def test_known_file_is_well_formed():
 
 def test_glossary_lists_the_preferred_terms():
     """terms.yml and the glossary page say the same thing: each `glossary: true` term is a row of the table."""
-    table = [line.split("|")[1].strip() for line in (ROOT / "book/es/glossary.md").read_text(encoding="utf8").splitlines()
+    page = (ROOT / "book/es/glossary.md").read_text(encoding="utf8")
+    table = [line.split("|")[1].strip() for line in page.splitlines()
              if line.startswith("| ") and not line.startswith("| Español")]
     for rule in terms()["es"]["terms"]:
         if rule.get("glossary"):
             first = re.split(r"[ /(]", rule["use"].replace("*", ""))[0]
-            assert any(re.search(rf"(?<!\w){re.escape(first)}", row.replace("*", "")) for row in table), f"{rule['use']} is not in the glossary"
+            assert any(re.search(rf"(?<!\w){re.escape(first)}", row.replace("*", "")) for row in table), \
+                f"{rule['use']} is not in the glossary"
 
 
 def test_every_rule_compiles_and_says_why():
-    for lang, data in terms().items():
+    for data in terms().values():
         for rule in data["terms"]:
             assert rule.get("use") and rule.get("why") and rule.get("reject"), rule
             for pattern in rule["reject"] + rule.get("allow", []):
@@ -700,9 +705,11 @@ def test_message_pairs():
     assert _found(check_pairs([(en, es)], rules)) == ["underflow"]
     es_ok = Text("m.py", 2, "Desbordamiento o subdesbordamiento con z = {}", False)
     assert check_pairs([(en, es_ok)], rules) == []
-    en, es = Text("m.py", 1, "N = the total number of entries.", False), Text("m.py", 2, "N = número de entradas.", False)
+    en = Text("m.py", 1, "N = the total number of entries.", False)
+    es = Text("m.py", 2, "N = número de entradas.", False)
     assert _found(check_pairs([(en, es)], rules)) == ["entries"]
-    js = 'const TEXT = {\n  en: {\n    a: (s) => `Right axes, ` +\n      `wrong rank.`,\n  },\n  es: {\n    a: (s) => `Ejes, ` +\n      `rango equivocado.`,\n  },\n};'
+    js = ('const TEXT = {\n  en: {\n    a: (s) => `Right axes, ` +\n      `wrong rank.`,\n  },\n'
+          '  es: {\n    a: (s) => `Ejes, ` +\n      `rango equivocado.`,\n  },\n};')
     assert js_language_block(js, "es", keys=True) == [("a", 7, "Ejes, "), ("a", 8, "rango equivocado.")]
 
 
@@ -740,7 +747,8 @@ def test_sources_are_read():
     lab = lab_language_only('+++ {"lang": "en"}\n\nThe entry.\n\n+++ {"lang": "es"}\n\nEl elemento.\n\n'
                             "```{code-cell} ipython3\nx = 1\n```\n", "es")
     assert lab.split("\n")[6] == "El elemento." and "entry" not in lab and "x = 1" not in lab
-    js = 'const TEXT = {\n  en: { a: "entry" },\n  es: {\n    a: "rango",\n    b: (s) => `eje ${s.n} ${f("x")}`,\n  },\n};'
+    js = ('const TEXT = {\n  en: { a: "entry" },\n  es: {\n    a: "rango",\n'
+          '    b: (s) => `eje ${s.n} ${f("x")}`,\n  },\n};')
     assert js_language_block(js, "es") == [(4, "rango"), (5, "eje {} {}")]
     assert any(t.path.endswith("checks/lab00.py") for t in python_strings("es"))
     assert any(t.path.endswith("picker.js") for t in widget_strings("es"))

@@ -19,7 +19,8 @@ from gradcourse.widgets import SCENARIOS, STATIC, BroadcastPicker, Choice, Jacob
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-THEORY = ["chain-rule", "softmax-cross-entropy", "tensor-ops", "matmul-fused-ce", "scalars-to-tensors", "gradient-checks"]
+THEORY = ["chain-rule", "softmax-cross-entropy", "tensor-ops", "matmul-fused-ce", "scalars-to-tensors",
+          "gradient-checks", "normalization-routing", "attention"]
 MOUNT = re.compile(r'<div class="gc-widget" data-module="([a-z-]+)" data-model="([^"]*)"></div>')
 MARKER = re.compile(r"^% widget: quiz (\S+)$", re.M)
 
@@ -144,7 +145,7 @@ def test_quiz_answers_are_computed_not_typed():
     seen = 0
     for name in THEORY:
         for cell in code_cells((BOOK / "en" / "chapters" / f"{name}.md").read_text(encoding="utf8")):
-            source = "\n".join(l for l in cell.split("\n")[1:-1] if not l.startswith(":"))
+            source = "\n".join(ln for ln in cell.split("\n")[1:-1] if not ln.startswith(":"))
             tree = ast.parse(source)
             for call in _calls(tree):
                 seen += 1
@@ -234,7 +235,8 @@ def test_widgets_in_a_live_kernel(built_book):
     for cell in nb.cells[1:]:
         (output,) = [o for o in cell.outputs if o.output_type == "execute_result"]
         model_id = output.data["application/vnd.jupyter.widget-view+json"]["model_id"]
-        ((module, book_state),) = [(m, json.loads(html.unescape(s))) for m, s in MOUNT.findall(output.data["text/html"])]
+        found = MOUNT.findall(output.data["text/html"])
+        ((module, book_state),) = [(m, json.loads(html.unescape(s))) for m, s in found]
         model = state[model_id]
         assert model["model_module"] == "anywidget"
         served = built_book / "en" / "_static" / "widgets"

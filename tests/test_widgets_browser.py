@@ -106,7 +106,7 @@ def test_picker_by_keyboard_alone(visit, book_url):
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")  # the scalar c of shape ()
     assert select.input_value() == "3"
-    for axis in ("0", "1"):
+    for _axis in ("0", "1"):
         page.keyboard.press("Tab")
         page.keyboard.press("Space")
     assert feedback.get_attribute("data-status") == "correct" and picker.get_attribute("data-shape") == "()"
@@ -198,7 +198,8 @@ CONTRAST = """root => {
     for (const layer of layers.reverse()) result = over(layer, result);
     return result;
   };
-  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
   const worst = { ratio: Infinity };
   for (const el of root.querySelectorAll("*")) {
@@ -208,7 +209,9 @@ CONTRAST = """root => {
     const fg = over(parse(getComputedStyle(el).color), bg);
     const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
     const ratio = (a + 0.05) / (b + 0.05);
-    if (ratio < worst.ratio) Object.assign(worst, { ratio, text: el.textContent.slice(0, 40), color: getComputedStyle(el).color });
+    if (ratio < worst.ratio) {
+      Object.assign(worst, { ratio, text: el.textContent.slice(0, 40), color: getComputedStyle(el).color });
+    }
   }
   return worst;
 }"""

@@ -41,20 +41,20 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
 
 from ..book.mirror import prose_spans
+from ..grading import gradecell
 from ..grading.checks import CHECKS
 from ..lang import LANGS
+from ..scoring import course as nbgrader_course
 
 REPO = Path(__file__).resolve().parents[2]
 COURSE = "grader"
@@ -74,13 +74,7 @@ def grade_id(check_name):
 
 
 def test_cell_source(check_name, stub, lang="en"):
-    c = CHECKS[check_name]
-    return (f'"""{check_name} — {c.title[lang]}"""\n'
-            f"from gradcourse.grading.checks import grade, student_seed\n"
-            f'grade("{check_name}", {stub})\n'
-            f"### BEGIN HIDDEN TESTS\n"
-            f'grade("{check_name}", {stub}, student_seed())\n'
-            f"### END HIDDEN TESTS")
+    return gradecell.source(check_name, stub, CHECKS[check_name].title[lang], lang)
 
 
 # What a lab says when the course package is not installed for its kernel (see guard_imports).
@@ -316,37 +310,56 @@ def write(nb, path):
     path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
 
 
-def nbgrader_env():
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    return env
-
-
 def release_notebooks(course, notebooks):
     """Run the real ``nbgrader generate_assignment`` once over every source notebook, without a database.
 
     ``notebooks`` maps (lab, lang) to a source notebook; returns the same keys mapped to released notebooks."""
     with tempfile.TemporaryDirectory(prefix="labgen-") as tmp:
         tmp = Path(tmp)
-        shutil.copy(Path(course) / "nbgrader_config.py", tmp / "nbgrader_config.py")
+        shutil.copy(Path(course) / nbgrader_course.CONFIG_FILE, tmp / nbgrader_course.CONFIG_FILE)
         for (lab, lang), nb in notebooks.items():
             write(nb, tmp / "source" / assignment(lab, lang) / f"{lab}.ipynb")
-        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "--no-db", "--force",
-                               "--log-level=ERROR", "--CourseDirectory.assignment_id=*"],
-                              cwd=tmp, env=nbgrader_env(), capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
+        done = nbgrader_course.run(tmp, "generate_assignment", "--no-db", "--force", "--log-level=ERROR",
+                                   "--CourseDirectory.assignment_id=*")
+        if done.returncode:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout}")
         return {(lab, lang): nbformat.read(tmp / "release" / assignment(lab, lang) / f"{lab}.ipynb", as_version=4)
                 for lab, lang in notebooks}
 
 
-def book_page(released):
+def book_page(released, inputs: str):
     """The released notebook as a page of the book: shown as it is (its stubs raise, so it is not run), with the
-    theme's download button handing learners the very notebook they work in."""
+    theme's download button handing learners the very notebook they work in. It records the digest of what it was
+    generated from (:func:`inputs_digest`), so that ``make book`` can tell a stale lab page."""
     page = nbformat.from_dict(json.loads(json.dumps(released)))
     page.metadata["mystnb"] = {"execution_mode": "off"}
+    page.metadata.setdefault("gradcourse", {})["generated_from"] = inputs
     return page
+
+
+def inputs_digest(lab, root=REPO) -> str:
+    """A digest of everything a lab's generated files depend on: its source, the generator, the graded cells'
+    format, the titles and points of the checks it names, and the course's nbgrader settings."""
+    h = hashlib.sha256()
+    source = Path(root) / COURSE / "labsrc" / f"{lab}.md"
+    for path in (source, Path(root) / COURSE / nbgrader_course.CONFIG_FILE, Path(__file__), Path(gradecell.__file__)):
+        h.update(path.read_bytes())
+    for name in sorted(set(re.findall(r"^:check:\s*(\S+)", source.read_text(encoding="utf-8"), flags=re.M))):
+        c = CHECKS.get(name)
+        h.update(f"{name}|{c.points}|{c.title['en']}|{c.title['es']}\n".encode() if c else f"{name}|?\n".encode())
+    return h.hexdigest()[:16]
+
+
+def stale(root=REPO) -> list[str]:
+    """The labs whose book page (or any language's) is missing or was generated from other inputs."""
+    def recorded(page):
+        try:
+            return json.loads(page.read_text(encoding="utf-8"))["metadata"]["gradcourse"]["generated_from"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return [lab for lab in labs(root)
+            if any(recorded(Path(root) / "book" / lang / "labs" / f"{lab}.ipynb") != inputs_digest(lab, root)
+                   for lang in LANGS)]
 
 
 def generate(root=REPO, out=None, only=None):
@@ -368,5 +381,5 @@ def generate(root=REPO, out=None, only=None):
         write(solution_notebook(full[lab, lang]), out / "solutions" / "labs" / lang / f"{lab}.ipynb")
         write(released[lab, lang], out / COURSE / "release" / name / f"{lab}.ipynb")
         write(released[lab, lang], out / "labs" / lang / f"{lab}.ipynb")
-        write(book_page(released[lab, lang]), out / "book" / lang / "labs" / f"{lab}.ipynb")
+        write(book_page(released[lab, lang], inputs_digest(lab, root)), out / "book" / lang / "labs" / f"{lab}.ipynb")
     return [assignment(lab, lang) for lab, lang in sources]

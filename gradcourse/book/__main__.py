@@ -7,18 +7,14 @@ import sys
 import threading
 from pathlib import Path
 
+from .assets import MissingAssets
 from .build import BuildError, build, find_root, load_config
 from .mirror import code_cells, code_differences, describe_unmatched, replace_code_cells, unmatched_pages
 from .serve import serving
 
 
 def cmd_build(args) -> int:
-    root = find_root()
-    try:
-        landing = build(root, args.lang, Path(args.out) if args.out else None, args.partial, args.page)
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    landing = build(find_root(), args.lang, Path(args.out) if args.out else None, args.partial, args.page)
     print(f"\nThe book is built. Open {landing}\n  (file://{landing}), or run `make serve`.")
     return 0
 
@@ -91,7 +87,11 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (BuildError, MissingAssets, OSError) as exc:   # one line, no traceback, like the instructor's commands
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

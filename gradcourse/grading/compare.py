@@ -47,7 +47,8 @@ def _raw(got, lang, where):
     if kind not in "biuf":
         what = {"c": "complex", "O": "objects", "U": "text", "S": "bytes"}.get(kind, str(raw.dtype))
         what_es = {"c": "números complejos", "O": "objetos", "U": "texto", "S": "bytes"}.get(kind, str(raw.dtype))
-        raise Fail(tr(lang, f"{where}: the result is not an array of real numbers (it holds {what}: {type(got).__name__}).",
+        raise Fail(tr(lang, f"{where}: the result is not an array of real numbers "
+                            f"(it holds {what}: {type(got).__name__}).",
                          f"{where}: el resultado no es un array de números reales (contiene {what_es}: "
                          f"{type(got).__name__})."))
     return raw
@@ -68,7 +69,8 @@ def expect_float64(got, lang, where):
     dtype = _raw(got, lang, where).dtype
     if dtype != np.float64:
         raise Fail(tr(lang, f"{where}: the result has dtype {dtype}; the contract says float64. Pitfall: dtype drift "
-                            "(a float32 constant or buffer, np.zeros_like of an integer array, an integer division...).",
+                            "(a float32 constant or buffer, np.zeros_like of an integer array, an integer "
+                            "division...).",
                       f"{where}: el resultado tiene dtype {dtype}, pero el contrato pide float64. Error típico: "
                       "deriva del dtype (una constante o un búfer float32, np.zeros_like de un array entero, una "
                       "división entera...)."))
@@ -116,8 +118,10 @@ def expect_close(got, want, lang, where, hint="", atol=1e-9, rtol=1e-7, nonfinit
     bad = ~np.isfinite(got)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise Fail(tr(lang, f"{where}: entry {idx} is {got[idx]} (expected {fmt(want[idx])}).",
-                         f"{where}: la posición {idx} vale {got[idx]} (se esperaba {fmt(want[idx])}).")
+        at = tr(lang, f"entry {idx} is", f"la posición {idx} vale") if idx else tr(lang, "the result is",
+                                                                                  "el resultado vale")
+        raise Fail(tr(lang, f"{where}: {at} {got[idx]} (expected {fmt(want[idx])}).",
+                         f"{where}: {at} {got[idx]} (se esperaba {fmt(want[idx])}).")
                    + " " + (nonfinite_hint or hint))
     err = np.abs(got - want) - (atol + rtol * np.abs(want))
     if (err > 0).any():
@@ -127,11 +131,12 @@ def expect_close(got, want, lang, where, hint="", atol=1e-9, rtol=1e-7, nonfinit
         while fmt(want[idx], digits) == fmt(got[idx], digits) and digits < 17:
             digits += 3                     # show enough digits to see the difference
         w, g = fmt(want[idx], digits), fmt(got[idx], digits)
+        at = tr(lang, f" entry {idx}:", f" posición {idx}:") if idx else ""   # a single number has no entry ()
         if source:
-            message = tr(lang, f"{where}: entry {idx}: {source[0]} give {w}, your function {g}.",
-                         f"{where}: posición {idx}: {source[1]} dan {w} y tu función {g}.")
+            message = tr(lang, f"{where}:{at} {source[0]} give {w}, your function {g}.",
+                         f"{where}:{at} {source[1]} dan {w} y tu función {g}.")
         else:
-            message = tr(lang, f"{where}: entry {idx}: expected {w}, got {g}.",
-                         f"{where}: posición {idx}: se esperaba {w} y se obtuvo {g}.")
+            message = tr(lang, f"{where}:{at} expected {w}, got {g}.",
+                         f"{where}:{at} se esperaba {w} y se obtuvo {g}.")
         raise Fail(message + (" " + hint if hint else ""))
     return got

@@ -16,7 +16,6 @@ One interpreter per submission, started once: nothing of one student's run is re
 
 from __future__ import annotations
 
-import ast
 import functools
 import os
 import re
@@ -34,8 +33,10 @@ from traitlets.config import LoggingConfigurable
 
 from ..grading.checks import CHECKS, run_check
 from ..grading.context import PUBLIC_SEED, seed_for
+from ..grading.gradecell import checks_in
 from ..lang import tr
 from . import notgraded, sandbox
+from .course import SECRET_FILE
 from .session import Budget, CellReport, LearnerProcess, SandboxFault
 
 
@@ -59,16 +60,6 @@ def is_test_cell(cell) -> bool:
 
 def language_of(assignment: str) -> str:
     return "es" if assignment.endswith("-es") else "en"
-
-
-def checks_in(source: str) -> list[tuple[str, str]]:
-    """(check name, function name) for each ``grade("name", fn, ...)`` call in a test cell's trusted source."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "grade"
-                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[1], ast.Name)):
-            found.append((node.args[0].value, node.args[1].id))
-    return list(dict.fromkeys(found))
 
 
 def learner_cells(nb) -> list[tuple[int, str]]:
@@ -169,7 +160,7 @@ class SandboxedGrading(NbGraderPreprocessor):
     submission_seconds = Float(180.0, help="Hard wall-clock limit for everything one submission does: its cells, "
                                "the replays after a restart and every call of the checks. No cell can stretch "
                                "it; what is left undone when it runs out fails").tag(config=True)
-    secret_file = Unicode(".gradcourse-secret", help="Course secret mixed into every student's hidden inputs "
+    secret_file = Unicode(SECRET_FILE, help="Course secret mixed into every student's hidden inputs "
                           "(relative to the course folder; created on first use)").tag(config=True)
 
     def preprocess(self, nb, resources):

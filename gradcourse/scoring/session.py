@@ -136,8 +136,9 @@ class LearnerProcess:
             self.close()
             self._stderr.join(timeout=1)  # the pipe has closed with the process: what it said is complete
             detail = self._stderr.data[-500:].decode(errors="replace").strip()
-            raise LearnerCrash(_crash_reason(code, ready if isinstance(ready, Exception) else
-                                             RuntimeError("unexpected first message")) + (f" ({detail})" if detail else ""))
+            reason = _crash_reason(code, ready if isinstance(ready, Exception) else
+                                   RuntimeError("unexpected first message"))
+            raise LearnerCrash(reason + (f" ({detail})" if detail else ""))
 
     @staticmethod
     def _read_replies(stream, replies: queue.Queue, stopped: threading.Event) -> None:

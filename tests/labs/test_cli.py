@@ -15,7 +15,14 @@ from .conftest import REPO
 def _course(tmp_path):
     course = tmp_path / "grader"
     shutil.copytree(REPO / "grader" / "release", course / "release")
+    shutil.copy(REPO / "grader" / "nbgrader_config.py", course)
     return course
+
+
+def test_a_folder_that_is_not_a_course_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--course", str(tmp_path), "summary"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not an nbgrader course folder" in err and "Traceback" not in err
 
 
 def test_collect_accepts_nbgrader_layout_and_flat_folders(tmp_path, capsys):

@@ -2,6 +2,7 @@
 import filecmp
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -85,7 +86,7 @@ def test_released_stubs_raise_and_keep_their_docstring(lab):
         assert re.search(r'def \w+\(.*\):\n    """', c.source), c.source
     for c in nb.cells:
         assert "HIDDEN TESTS" not in c.source
-        assert "student_seed())" not in c.source
+        assert "hidden=True" not in c.source
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -97,7 +98,7 @@ def test_source_grade_cells_have_public_and_hidden_calls(lab):
         name = re.search(r'grade\("([^"]+)"', c.source).group(1)
         assert c.metadata["nbgrader"]["points"] == CHECKS[name].points
         assert c.source.startswith('"""')                     # docstring says what it checks
-        assert "### BEGIN HIDDEN TESTS" in c.source and "student_seed()" in c.source
+        assert "### BEGIN HIDDEN TESTS" in c.source and "hidden=True" in c.source
         last = [ln for ln in c.source.splitlines() if ln.strip()][-1]
         assert last == "### END HIDDEN TESTS"                 # no bare final expression is evaluated
 
@@ -108,3 +109,15 @@ def test_solutions_have_no_grading_markup():
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and '"nbgrader"' not in text
         nb = json.loads(text)
         assert all(c.get("outputs", []) == [] for c in nb["cells"]), "notebooks are committed without outputs"
+
+
+def test_make_book_tells_a_stale_lab(tmp_path):
+    """`make book` regenerates exactly the labs whose inputs changed (generate --if-stale)."""
+    for part in ("grader/labsrc", "book/en/labs", "book/es/labs"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    shutil.copy(REPO / "grader/nbgrader_config.py", tmp_path / "grader/nbgrader_config.py")
+    assert labgen.stale(tmp_path) == []
+    source = tmp_path / "grader/labsrc/lab01.md"
+    source.write_text(source.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    (tmp_path / "book/es/labs/lab03.ipynb").unlink()
+    assert labgen.stale(tmp_path) == ["lab01", "lab03"]

@@ -6,8 +6,8 @@ import numpy as np
 from .. import draws, fd, reference as ref
 from ...lang import tr
 from ..compare import expect_close, expect_float64, expect_scalar, fmt
-from .core import (batch_factor, _vec, BIG, check, confirmed, EXACT, EXACT_TOL, expect_gradient, FD, FD_STEP, GraderFunction,
-                   learner_array, LEARNER_FD_TOL, LFD, PLAUSIBLE_TOL, run)
+from .core import (_vec, batch_factor, BIG, check, confirmed, EXACT, EXACT_TOL, expect_gradient, FD, FD_STEP,
+                   GraderFunction, learner_array, LEARNER_FD_TOL, LFD, PLAUSIBLE_TOL, run)
 
 
 SEED_LOGITS = np.array([2.0, 1.0, 0.5, -1.0, 0.0])     # z0 of lab 00
@@ -116,7 +116,8 @@ def check_softmax_jacobian_large_logits(student, rng, lang):
 
 
 @check("softmax_jacobian.no_mutation", 1, "softmax_jacobian(z) leaves z unchanged",
-       "z is left unchanged (and the result is about right)", "z queda intacto (y el resultado es aproximadamente correcto)")
+       "z is left unchanged (and the result is about right)",
+       "z queda intacto (y el resultado es aproximadamente correcto)")
 def check_softmax_jacobian_no_mutation(student, rng, lang):
     z = draws.logits(rng, (draws.size(rng, 2, 7),))
     _softmax_jacobian_case(student, lang, z, watch=True)
@@ -184,7 +185,8 @@ def check_jacobian_fd_centred(student, rng, lang):
 
 
 @check("jacobian_fd.no_mutation", 1, "jacobian_fd(f, z) leaves z unchanged",
-       "z is left unchanged (and the result is about right)", "z queda intacto (y el resultado es aproximadamente correcto)")
+       "z is left unchanged (and the result is about right)",
+       "z queda intacto (y el resultado es aproximadamente correcto)")
 def check_jacobian_fd_no_mutation(student, rng, lang):
     _jacobian_fd_case(student, lang, "f", _test_map, rng.normal(0, 1.5, 12), _test_map_jac, watch=True)
 
@@ -232,7 +234,8 @@ def check_grad_fd_centred(student, rng, lang):
 
 
 @check("grad_fd.no_mutation", 1, "grad_fd(f, z) leaves z unchanged",
-       "z is left unchanged (and the result is about right)", "z queda intacto (y el resultado es aproximadamente correcto)")
+       "z is left unchanged (and the result is about right)",
+       "z queda intacto (y el resultado es aproximadamente correcto)")
 def check_grad_fd_no_mutation(student, rng, lang):
     _grad_fd_case(student, lang, "f", _scalar_test, rng.normal(0, 1.5, 12), _scalar_test_grad, watch=True)
 
@@ -279,7 +282,8 @@ def check_ce_loss_underflow(student, rng, lang):
 
 
 @check("ce_loss.no_mutation", 1, "ce_loss(z, y) leaves z unchanged",
-       "z is left unchanged (and the result is about right)", "z queda intacto (y el resultado es aproximadamente correcto)")
+       "z is left unchanged (and the result is about right)",
+       "z queda intacto (y el resultado es aproximadamente correcto)")
 def check_ce_loss_no_mutation(student, rng, lang):
     n = draws.size(rng, 2, 8)
     _ce_loss_case(student, lang, draws.logits(rng, (n,)), int(rng.integers(0, n)), watch=True)
@@ -350,7 +354,8 @@ def check_ce_grad_stability(student, rng, lang):
 
 
 @check("ce_grad.no_mutation", 1, "ce_grad(z, y) leaves z unchanged",
-       "z is left unchanged (and the result is about right)", "z queda intacto (y el resultado es aproximadamente correcto)")
+       "z is left unchanged (and the result is about right)",
+       "z queda intacto (y el resultado es aproximadamente correcto)")
 
 
 def check_ce_grad_no_mutation(student, rng, lang):

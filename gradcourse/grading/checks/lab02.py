@@ -73,7 +73,8 @@ def check_unbroadcast_size_one_axes(student, rng, lang):
 
 
 @check("unbroadcast.no_mutation", 1, "unbroadcast leaves grad unchanged",
-       "grad is left unchanged (and the result is about right)", "grad queda intacto (y el resultado es aproximadamente correcto)")
+       "grad is left unchanged (and the result is about right)",
+       "grad queda intacto (y el resultado es aproximadamente correcto)")
 def check_unbroadcast_no_mutation(student, rng, lang):
     for kind, extra in (("ones", 0), ("leading", None), ("ones", None)):
         target, full = draws.broadcast_case(rng, kind, max_ndim=4, extra=extra)
@@ -141,7 +142,8 @@ def check_sum_backward_all(student, rng, lang):
 
 
 @check("sum_backward.no_mutation", 1, "sum_backward leaves grad unchanged",
-       "grad is left unchanged (and the result is about right)", "grad queda intacto (y el resultado es aproximadamente correcto)")
+       "grad is left unchanged (and the result is about right)",
+       "grad queda intacto (y el resultado es aproximadamente correcto)")
 def check_sum_backward_no_mutation(student, rng, lang):
     for keepdims in (False, True):
         shape = _reduce_shape(rng, 2)
@@ -178,7 +180,8 @@ def check_mean_backward_all(student, rng, lang):
 
 
 @check("mean_backward.no_mutation", 1, "mean_backward leaves grad unchanged",
-       "grad is left unchanged (and the result is about right)", "grad queda intacto (y el resultado es aproximadamente correcto)")
+       "grad is left unchanged (and the result is about right)",
+       "grad queda intacto (y el resultado es aproximadamente correcto)")
 def check_mean_backward_no_mutation(student, rng, lang):
     hint = tr(lang, "Pitfall: `grad /= N` divides the caller's array; write `grad = grad / N`.",
               "Error típico: `grad /= N` divide el array de quien llama; escribe `grad = grad / N`.")
@@ -289,7 +292,8 @@ def check_cat_backward_axis(student, rng, lang):
 
 
 @check("cat_backward.no_mutation", 1, "cat_backward leaves grad unchanged",
-       "grad is left unchanged (and the pieces are about right)", "grad queda intacto (y los trozos son aproximadamente correctos)")
+       "grad is left unchanged (and the pieces are about right)",
+       "grad queda intacto (y los trozos son aproximadamente correctos)")
 def check_cat_backward_no_mutation(student, rng, lang):
     _cat_case(student, rng, lang, _cat_shapes(rng, 2, 0), 0, "", watch=True)
 
@@ -329,7 +333,8 @@ def check_gelu_grad_values(student, rng, lang):
        "elemento a elemento para cualquier forma: (), (3, 4), (2, 1, 3), ...")
 def check_gelu_grad_shapes(student, rng, lang):
     hint = tr(lang, "Work on whole arrays (np.exp, a vectorised erf) so the result keeps the shape of x.",
-              "Trabaja con arrays completos (np.exp, una erf vectorizada) para que el resultado conserve la forma de x.")
+              "Trabaja con arrays completos (np.exp, una erf vectorizada) para que el resultado conserve la forma "
+              "de x.")
     shapes = [(), draws.sizes(rng, 2, 2, 5), (draws.size(rng, 2, 3), 1, draws.size(rng, 2, 4)),
               tuple(draws.size(rng, 1, 3) for _ in range(draws.size(rng, 3, 4)))]
     for shape in shapes:
@@ -344,7 +349,8 @@ def check_gelu_grad_shapes(student, rng, lang):
 
 
 @check("gelu_grad.no_mutation", 1, "gelu_grad(x) leaves x unchanged",
-       "x is left unchanged (and the result is about right)", "x queda intacto (y el resultado es aproximadamente correcto)")
+       "x is left unchanged (and the result is about right)",
+       "x queda intacto (y el resultado es aproximadamente correcto)")
 
 
 def check_gelu_grad_no_mutation(student, rng, lang):

@@ -51,7 +51,8 @@ def check_matmul_backward_batched(student, rng, lang):
               "Error típico: en un array por lotes `.T` invierte todos los ejes; usa np.swapaxes(X, -1, -2).")
     M, K, N = _mkn(rng)
     k = draws.size(rng, 2, 3)
-    for (ba, bb), (m, kk, n) in ((draws.batch_pair(rng, "same"), (M, K, N)), (draws.batch_pair(rng, "same"), (k, k, k))):
+    cases = ((draws.batch_pair(rng, "same"), (M, K, N)), (draws.batch_pair(rng, "same"), (k, k, k)))
+    for (ba, bb), (m, kk, n) in cases:
         _matmul_case(student, rng, lang, ba + (m, kk), bb + (kk, n), hint)
 
 
@@ -61,7 +62,8 @@ def check_matmul_backward_batched(student, rng, lang):
        "A y B")
 def check_matmul_backward_broadcast_batch(student, rng, lang):
     hint = tr(lang, "Pitfall: when the batch axes broadcast, sum the gradient back with unbroadcast(dA, A.shape).",
-              "Error típico: si los ejes de lote se difunden, suma el gradiente de vuelta con unbroadcast(dA, A.shape).")
+              "Error típico: si los ejes de lote se difunden, suma el gradiente de vuelta con "
+              "unbroadcast(dA, A.shape).")
     M, K, N = _mkn(rng)
     cases = [((3, 4), (2, 4, 5))] + [(ba + (M, K), bb + (K, N)) for ba, bb in
                                     (draws.batch_pair(rng, kind) for kind in ("missing", "ones", "ones"))]
@@ -115,7 +117,8 @@ def check_softmax_backward_batch(student, rng, lang):
 
 
 @check("softmax_backward.no_mutation", 1, "softmax_backward leaves s and ds unchanged",
-       "s and ds are left unchanged (and the result is about right)", "s y ds quedan intactos (y el resultado es aproximadamente correcto)")
+       "s and ds are left unchanged (and the result is about right)",
+       "s y ds quedan intactos (y el resultado es aproximadamente correcto)")
 def check_softmax_backward_no_mutation(student, rng, lang):
     _softmax_backward_case(student, rng, lang, (draws.size(rng, 2, 7),), "", watch=True)
 
@@ -176,11 +179,11 @@ def check_cross_entropy_no_mutation(student, rng, lang):
 
 def _ce_grad_batch_case(student, lang, logits, y, hint_fn, watch=False, shifted=False):
     where = _ce_where("cross_entropy_grad", logits, y)
-    got = learner_array(run(student, (logits, y), ("logits", "y"), lang, where, watch=watch,
-                            watch_hint=tr(lang, "Pitfall: in-place `logits -= logits.max(...)`; the caller still "
-                                                "needs its logits.",
-                                          "Error típico: `logits -= logits.max(...)` modifica los logits in situ; "
-                                          "quien llama aún los necesita.")), lang, where, logits.shape, strict=not watch)
+    in_place = tr(lang, "Pitfall: in-place `logits -= logits.max(...)`; the caller still needs its logits.",
+                  "Error típico: `logits -= logits.max(...)` modifica los logits in situ; quien llama aún los "
+                  "necesita.")
+    got = learner_array(run(student, (logits, y), ("logits", "y"), lang, where, watch=watch, watch_hint=in_place),
+                        lang, where, logits.shape, strict=not watch)
     want = ref.cross_entropy_grad(logits, y)
     at = logits - logits.max(axis=-1, keepdims=True) if shifted else logits
     numeric = fd.gradient(lambda v: ref.cross_entropy(v, y), at)
@@ -196,7 +199,8 @@ def _ce_grad_batch_case(student, lang, logits, y, hint_fn, watch=False, shifted=
        "enteros)")
 def check_cross_entropy_grad_values(student, rng, lang):
     def hint(got, want):
-        return tr(lang, "Expected (softmax(logits) - one_hot(y)) / B.", "Se esperaba (softmax(logits) - one_hot(y)) / B.")
+        return tr(lang, "Expected (softmax(logits) - one_hot(y)) / B.",
+                  "Se esperaba (softmax(logits) - one_hot(y)) / B.")
     C = draws.size(rng, 2, 7)
     for logits in (draws.logits(rng, (1, C)), draws.logits(rng, (1, C)), draws.integer_logits(rng, (1, C))):
         _ce_grad_batch_case(student, lang, logits, draws.labels(rng, 1, C), hint)

@@ -602,7 +602,8 @@ def ce_grad(z, y):
 '''),
     "forward_differences": na(NO_DIFFERENCES),
     "batched_T": na(NOT_BATCHED),
-    "assignment_not_add_at": na("each row gets its -1 once (the rows arange(B) never repeat): fancy assignment is exact"),
+    "assignment_not_add_at": na("each row gets its -1 once (the rows arange(B) never repeat): "
+                                "fancy assignment is exact"),
     "sum_not_mean": wrong("forgets the 1/B of the mean", '''
 def ce_grad(z, y):
     p = np.exp(z - logsumexp(z, axis=-1, keepdims=True))

@@ -363,7 +363,8 @@ def cross_entropy_grad(logits, y):
 '''),
     "forward_differences": na(NO_DIFFERENCES),
     "batched_T": na(TWO_D),
-    "assignment_not_add_at": na("each row gets its -1 once (the rows arange(B) never repeat): fancy assignment is exact"),
+    "assignment_not_add_at": na("each row gets its -1 once (the rows arange(B) never repeat): "
+                                "fancy assignment is exact"),
     "sum_not_mean": wrong("forgets the 1/B of the mean", '''
 def cross_entropy_grad(logits, y):
     p = np.exp(logits - logsumexp(logits, axis=-1, keepdims=True))
