@@ -157,3 +157,48 @@ def index(rng, shape, repeated: bool):
         parts.append(part)
         texts.append(":".join("" if v is None else str(v) for v in (part.start, part.stop, part.step)))
     return tuple(parts), "[" + ", ".join(texts) + "]"
+
+
+# --- lab 05: layer norm and attention ---------------------------------------------------------
+
+def rows(rng, shape, scale=(0.5, 3.0), offset=5.0):
+    """Rows (last axis, at least 2 entries) with an exact standard deviation each, log-uniform in ``scale``, and an
+    offset each, uniform in ±offset. The spread is exact so that layer norm's 1/sqrt(var + eps) stays below
+    1/scale[0] on every draw, and with it the derivatives that bound the centred differences' error (fd.BOUND_M)."""
+    shape = tuple(shape)
+    z = rng.standard_normal(shape)
+    z = z - z.mean(axis=-1, keepdims=True)
+    z = z / z.std(axis=-1, keepdims=True)
+    lead = shape[:-1] + (1,)
+    return rng.uniform(-offset, offset, lead) + log_uniform(rng, *scale, lead) * z
+
+
+def leading_axes(rng, count: int, avoid=(), lo: int = 2, hi: int = 4) -> tuple:
+    """``count`` leading axis sizes in [lo, hi], none of them in ``avoid`` (the feature or sequence sizes): a result
+    summed over the wrong axis then has the wrong shape instead of the right shape by chance."""
+    choices = [n for n in range(lo, hi + 1) if n not in avoid] or [hi + 1]
+    return tuple(int(rng.choice(choices)) for _ in range(count))
+
+
+def large_scores(rng, q_shape, k_shape, big=LARGE_LOGIT):
+    """Queries and keys whose scores Q K^T / sqrt(d) sit, row by row, between 0.3 big and big away from 0 (either
+    sign; in every head the first two query rows at opposite signs), with a spread of a few units within a row.
+
+    Returns (Q, K, K0). Every query has a component b_i u and every key of K is K0's plus t u, for one unit vector u
+    orthogonal to the rest of both (b_i and t of size sqrt(big), so that neither side is huge): the scores of
+    (Q, K) and of (Q, K0) differ by one constant per row, b_i t / sqrt(d). Same softmax, hence the same dQ, dK and
+    dV (the rows of dS sum to zero). (Q, K0) has moderate scores, where centred differences are accurate; (Q, K) is
+    where a softmax without each row's own maximum overflows, or, with one maximum for a whole head, underflows to
+    0 / 0."""
+    d = q_shape[-1]
+    u = rng.standard_normal(d)
+    u /= np.linalg.norm(u)
+    Q0, K0 = rng.standard_normal(q_shape), rng.standard_normal(k_shape)
+    Q0, K0 = Q0 - (Q0 @ u)[..., None] * u, K0 - (K0 @ u)[..., None] * u
+    rows_shape = tuple(q_shape[:-1])
+    offset = rng.uniform(0.3 * big, big, rows_shape) * rng.choice([-1.0, 1.0], rows_shape)
+    if q_shape[-2] >= 2:
+        offset[..., 0], offset[..., 1] = np.abs(offset[..., 0]), -np.abs(offset[..., 1])
+    root = np.sqrt(big)
+    Q = Q0 + (offset / root)[..., None] * u          # <Q_i, root sqrt(d) u> / sqrt(d) = offset_i
+    return Q, K0 + root * np.sqrt(d) * u, K0

@@ -246,3 +246,51 @@ def mlp_loss(params, X, y):
     W1, b1, W2, b2 = params
     h = (Tensor(X) @ W1 + b1).relu()
     return (h @ W2 + b2).cross_entropy(y)
+
+
+# --- lab 05: layer norm and attention backward -----------------------------------------------
+
+def layernorm(x, gamma, beta, eps=1e-5):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis, with the biased variance."""
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    return np.asarray(gamma, dtype=np.float64) * centred / np.sqrt(var + eps) + np.asarray(beta, dtype=np.float64)
+
+
+def layernorm_backward(x, gamma, dy, eps=1e-5):
+    x, dy = np.asarray(x, dtype=np.float64), np.asarray(dy, dtype=np.float64)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    r = 1.0 / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)
+    xhat = centred * r
+    leading = tuple(range(x.ndim - 1))
+    g = dy * np.asarray(gamma, dtype=np.float64)
+    dx = r * (g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    return dx, (dy * xhat).sum(axis=leading), dy.sum(axis=leading)
+
+
+def causal_mask(tq, tk):
+    """True where query i may not look at key j (j > i): the strict upper triangle."""
+    return np.triu(np.ones((tq, tk), dtype=bool), k=1)
+
+
+def attention_weights(Q, K, causal=False):
+    """P = softmax(Q K^T / sqrt(d) + M) over the keys, each row shifted by its own maximum."""
+    Q, K = np.asarray(Q, dtype=np.float64), np.asarray(K, dtype=np.float64)
+    S = Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])
+    if causal:
+        S = np.where(causal_mask(S.shape[-2], S.shape[-1]), -np.inf, S)
+    E = np.exp(S - S.max(axis=-1, keepdims=True))
+    return E / E.sum(axis=-1, keepdims=True)
+
+
+def attention(Q, K, V, causal=False):
+    return attention_weights(Q, K, causal) @ np.asarray(V, dtype=np.float64)
+
+
+def attention_backward(Q, K, V, dO, causal=False):
+    Q, K, V, dO = (np.asarray(a, dtype=np.float64) for a in (Q, K, V, dO))
+    P = attention_weights(Q, K, causal)
+    dV = np.swapaxes(P, -1, -2) @ dO
+    dS = softmax_backward(P, dO @ np.swapaxes(V, -1, -2)) / math.sqrt(Q.shape[-1])
+    return dS @ K, np.swapaxes(dS, -1, -2) @ Q, dV

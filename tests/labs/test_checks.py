@@ -47,6 +47,12 @@ EXACT = {
     "cross_entropy_grad": {"no_max_subtraction": "stability", "whole_array_max": "stability",
                            "sum_not_mean": "batch_mean", "integer_result": "values", "mutates_input": "no_mutation"},
     "backward": {"preorder_dfs": "diamond", "no_visited_set": "diamond"},
+    "layernorm_backward": {"eps_misplaced": "eps", "dgamma_wrong_axes": "leading_axes", "batched_T": "leading_axes",
+                           "integer_result": "params", "mutates_input": "no_mutation",
+                           "mutates_upstream": "no_mutation"},
+    "attention_backward": {"mask_after_softmax": "causal", "causal_mask_wrong": "causal",
+                           "no_max_subtraction": "stability", "whole_array_max": "stability",
+                           "mutates_input": "no_mutation", "mutates_upstream": "no_mutation"},
 }
 CASES = [(stub, pid, check) for stub, row in EXACT.items() for pid, check in row.items()]
 
@@ -66,7 +72,8 @@ def test_every_check_is_the_target_of_a_pitfall_or_a_guard():
               "getitem_backward.slices", "getitem_backward.repeated", "cat_backward.axis0", "gelu_grad.shapes",
               "jacobian_fd.no_mutation", "grad_fd.no_mutation", "matmul_backward.2d", "matmul_backward.batched",
               "softmax_backward.vjp", "cross_entropy_grad.values", "backward.chain", "backward.mlp",
-              "softmax_jacobian.values", "gelu_grad.no_mutation", "sum_backward.no_mutation"}
+              "softmax_jacobian.values", "gelu_grad.no_mutation", "sum_backward.no_mutation",
+              "layernorm_backward.dx", "attention_backward.values", "attention_backward.batched"}
     assert set(checks.CHECKS) <= targeted | guards, set(checks.CHECKS) - targeted - guards
 
 

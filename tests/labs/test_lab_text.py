@@ -99,6 +99,11 @@ CLAIMS = {
         1e-6: ("the lab's own assert on its gradient check", lambda: "max(rel_errors) < 1e-6" in code("lab04")),
         1e-5: ("its step", lambda: "step=1e-5" in code("lab04")),
     },
+    "lab05": {
+        1e-5: ("numerical_gradient's step", lambda: "def numerical_gradient(f, x, h=1e-5)" in code("lab05")),
+        1e-8: ("the lab's own assert on its gradient check", lambda: "max(rel_errors) < 1e-8" in code("lab05")),
+        1e4: ("scores up to ±10^4: the stability draws", lambda: same(checks.LARGE_LOGIT, 1e4)),
+    },
 }
 LABS = sorted(CLAIMS)
 

@@ -130,6 +130,61 @@ def test_the_reference_engine_agrees_with_differences_on_the_mlp():
         assert close(p.grad, fd.gradient(f, values[i]))
 
 
+@SETTINGS
+@given(st.integers(0, 2**32 - 1))
+def test_lab05_references_are_the_adjoints_of_their_forwards(seed):
+    rng = np.random.default_rng(seed)
+    lead = draws.leading_axes(rng, int(rng.integers(0, 3)), lo=1, hi=3)
+    D = draws.size(rng, 2, 5)
+    x, gamma, dy = draws.rows(rng, lead + (D,)), rng.normal(0, 1, D), rng.normal(0, 1, lead + (D,))
+    eps = float(draws.log_uniform(rng, 1e-5, 1.0))
+    dx, dgamma, dbeta = ref.layernorm_backward(x, gamma, dy, eps)
+    beta = np.zeros(D)
+    assert close(dx, fd.gradient(lambda v: np.sum(dy * ref.layernorm(v, gamma, beta, eps)), x))
+    assert close(dgamma, fd.gradient(lambda v: np.sum(dy * ref.layernorm(x, v, beta, eps)), gamma))
+    assert close(dbeta, fd.gradient(lambda v: np.sum(dy * ref.layernorm(x, gamma, v, eps)), beta))
+    causal = bool(rng.random() < 0.5)
+    tq, d, dv = (draws.size(rng, 1, 4) for _ in range(3))
+    tk = tq if causal else draws.size(rng, 1, 4)
+    Q, K = rng.normal(0, 1, lead + (tq, d)), rng.normal(0, 1, lead + (tk, d))
+    V, dO = rng.normal(0, 1, lead + (tk, dv)), rng.normal(0, 1, lead + (tq, dv))
+    inputs = [Q, K, V]
+    for i, grad in enumerate(ref.attention_backward(Q, K, V, dO, causal)):
+        def f(v, i=i):
+            args = list(inputs)
+            args[i] = v
+            return np.sum(dO * ref.attention(*args, causal))
+        assert close(grad, fd.gradient(f, inputs[i]))
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1))
+def test_large_scores_are_large_and_change_no_gradient(seed):
+    # the stability check compares the learner at (Q, K) with centred differences at (Q, K0): same gradients
+    rng = np.random.default_rng(seed)
+    lead = draws.leading_axes(rng, int(rng.integers(0, 3)), lo=1, hi=3)
+    tq, tk, d = draws.size(rng, 2, 5), draws.size(rng, 1, 5), draws.size(rng, 2, 5)
+    Q, K, K0 = draws.large_scores(rng, lead + (tq, d), lead + (tk, d))
+    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d)
+    big = draws.LARGE_LOGIT
+    assert np.all(np.abs(S) <= 1.01 * big) and np.all(np.abs(S).min(axis=-1) >= 0.29 * big)
+    assert np.all(S[..., 0, :] > 0) and np.all(S[..., 1, :] < 0)       # rows far apart in every head
+    V, dO = rng.normal(0, 1, lead + (tk, 2)), rng.normal(0, 1, lead + (tq, 2))
+    for a, b in zip(ref.attention_backward(Q, K, V, dO), ref.attention_backward(Q, K0, V, dO), strict=True):
+        assert np.all(np.isfinite(a)) and close(a, b, 1e-9)
+
+
+def test_lab05_stacked_differences_are_the_graders_centred_differences():
+    rng = np.random.default_rng(3)
+    Q, K, V, dO = (rng.normal(0, 1, s) for s in [(2, 3, 4, 3), (2, 3, 5, 3), (2, 3, 5, 2), (2, 3, 4, 2)])
+    stacked = checks.lab05._differences(lambda v: checks.lab05._total(dO * ref.attention(Q, v, V)), K)
+    assert close(stacked, fd.gradient(lambda v: np.sum(dO * ref.attention(Q, v, V)), K), 1e-12)
+    # divided by the step float64 takes: at 1e4 it is not 2h, as in test_the_step_taken_is_the_float64_one
+    x = np.full((2, 3), 1e4 + 0.1)
+    stacked = checks.lab05._differences(lambda v: v.reshape(len(v), -1)[:, 0], x)
+    assert abs(stacked[0, 0] - 1.0) < 1e-12 and np.all(stacked.reshape(-1)[1:] == 0)
+
+
 def test_the_fd_helpers_of_jacobian_fd_and_grad_fd_are_centred():
     z = np.array([0.3, -1.2, 2.0])
     assert close(ref.jacobian_fd(ref.softmax, z), ref.softmax_jacobian(z), 1e-9)

@@ -219,4 +219,12 @@ def table() -> str:
     return "\n".join(lines)
 
 
-from . import rows, lab00, lab01, lab02, lab03, lab04  # noqa: E402,F401  (registration, in order)
+def implementations() -> dict[str, dict[str, dict]]:
+    """Learner implementations as data, for a fake class: stub name -> {"honest": {name: source}, "wrong": {pitfall
+    id: (source, ...)}} with one wrong implementation per pitfall that has one."""
+    return {stub: {"honest": dict(HONEST[stub]),
+                   "wrong": {pid: sources[0] for pid, sources in wrong_implementations(stub).items()}}
+            for stub in FUNCTIONS}
+
+
+from . import rows, lab00, lab01, lab02, lab03, lab04, lab05  # noqa: E402,F401  (registration, in order)

@@ -18,7 +18,8 @@ pitfall("wrong_axis", "a reduction or split along the wrong axis (axis 0 instead
         "una reducción o un corte por el eje equivocado (el 0 en vez del último, o al revés)",
         f"{OPS}; lab02 §1, §4; lab03 §2")
 pitfall("missing_keepdims", "a reduced axis not kept (keepdims) before broadcasting back",
-        "un eje reducido que no se conserva (keepdims) antes de difundir de vuelta", f"{OPS} pitfall 3; lab02; lab03 §2")
+        "un eje reducido que no se conserva (keepdims) antes de difundir de vuelta",
+        f"{OPS} pitfall 3; lab02; lab03 §2")
 pitfall("forward_differences", "forward differences (f(z + h) - f(z)) / h instead of centred ones",
         "diferencias hacia delante (f(z + h) - f(z)) / h en vez de centradas", f"{CHK}; lab00 B3")
 pitfall("batched_T", "`.T` on a batched array (it reverses every axis, not the last two)",
@@ -91,3 +92,33 @@ pitfall("forward_order", "topological order not reversed: leaves first, the loss
         "orden topológico sin invertir: primero las hojas, la pérdida al final", "lab04 §1", only=("backward",))
 pitfall("no_seed", "root.grad never set to ones", "root.grad nunca se pone a unos", "lab04 §1",
         only=("backward",))
+
+NRM = "chapter normalization-routing"
+ATT = "chapter attention"
+LN, ATTN = ("layernorm_backward",), ("attention_backward",)
+pitfall("ln_no_variance_term", "layer norm: the variance's own gradient forgotten (r = 1/sqrt(var + eps) treated as a "
+        "constant)", "normalización de capa: se olvida el gradiente de la propia varianza (r = 1/sqrt(var + eps) "
+        "tratado como una constante)", f"{NRM}; lab05 §1", only=LN)
+pitfall("ln_no_mean_term", "layer norm: the mean's gradient forgotten (the mean treated as a constant)",
+        "normalización de capa: se olvida el gradiente de la media (la media tratada como una constante)",
+        f"{NRM}; lab05 §1", only=LN)
+pitfall("dgamma_wrong_axes", "dgamma and dbeta reduced over the wrong axes (the features, or the first axis only)",
+        "dgamma y dbeta reducidos sobre los ejes equivocados (las características, o solo el primer eje)",
+        f"{NRM}; lab05 §1", only=LN)
+pitfall("unbiased_variance", "the unbiased variance (ddof=1) where layer norm divides by D",
+        "la varianza insesgada (ddof=1) donde la normalización de capa divide entre D", f"{NRM}; lab05 §1", only=LN)
+pitfall("eps_misplaced", "eps ignored (a fixed 1e-5) or added outside the square root",
+        "eps ignorado (un 1e-5 fijo) o sumado fuera de la raíz cuadrada", f"{NRM}; lab05 §1", only=LN)
+pitfall("gamma_forgotten", "dx computed from dy instead of gamma * dy",
+        "dx calculado a partir de dy en vez de gamma * dy", f"{NRM}; lab05 §1", only=LN)
+pitfall("softmax_vjp_columnwise", "the softmax VJP's inner product taken over the queries (axis -2), not the keys",
+        "el producto escalar del VJP de la softmax tomado sobre las consultas (eje -2), no sobre las claves",
+        f"{ATT}; lab05 §2", only=ATTN)
+pitfall("scale_forgotten", "the scale 1/sqrt(d) forgotten (or applied twice) in dQ and dK",
+        "la escala 1/sqrt(d) olvidada (o aplicada dos veces) en dQ y dK", f"{ATT}; lab05 §2", only=ATTN)
+pitfall("mask_after_softmax", "the causal mask applied after the softmax (P zeroed above the diagonal)",
+        "la máscara causal aplicada después de la softmax (P anulada por encima de la diagonal)",
+        f"{ATT}; lab05 §2", only=ATTN)
+pitfall("causal_mask_wrong", "the wrong causal mask (the past masked, the diagonal too) or causal=True ignored",
+        "una máscara causal equivocada (el pasado enmascarado, también la diagonal) o causal=True ignorado",
+        f"{ATT}; lab05 §2", only=ATTN)
