@@ -4,6 +4,9 @@ Every honest implementation of the matrix and a sample of its wrong ones (the mi
 miss, and the classic ones) are handed in; what each submission must score is computed here, in process, by running
 the same named checks on the same functions with the public seed and the student's hidden seed (the course secret
 is written before grading), so that the pipeline is tested for giving the verdicts the checks give.
+
+The wrong implementations are planted pitfalls: the feedback of each of these learners must name their mistake
+(gradcourse/grading/fingerprint.py), and the class report must count each exactly once per submission.
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ SAMPLE = {
     "cross_entropy": ("whole_array_max", "sum_not_mean"),
     "cross_entropy_grad": ("no_max_subtraction", "mutates_input"),
     "backward": ("preorder_dfs", "no_seed"),
+    "layernorm_backward": ("ln_no_variance_term", "dgamma_wrong_axes"),
+    "attention_backward": ("softmax_vjp_columnwise", "mask_after_softmax"),
 }
 
 
@@ -92,9 +97,10 @@ def submit(course: Path, student: str, name: str, nb, filename=None):
 _CHECK_CALL = re.compile(r'^grade\("([^"]+)", (\w+)\)$', re.M)
 
 
-def grade_in_process(nb, student: str) -> dict[str, bool]:
+def grade_in_process(nb, student: str, named: dict | None = None) -> dict[str, bool]:
     """{check: passed with the public and the hidden seed} for a filled notebook: its set-up and answer cells run
-    here, in one namespace as in the notebook, and the named checks call the functions they define."""
+    here, in one namespace as in the notebook, and the named checks call the functions they define. ``named``, if
+    given, receives {check: the pitfall its failure names}, seeds in the order autograde tries them."""
     ns = {"__name__": "__main__"}
     for c in nb.cells:
         meta = c.metadata.get("nbgrader", {})
@@ -106,14 +112,18 @@ def grade_in_process(nb, student: str) -> dict[str, bool]:
         if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade") \
                 and not c.metadata["nbgrader"].get("solution"):
             for name, fn in _CHECK_CALL.findall(c.source):
-                verdicts[name] = all(run_check(name, ns[fn], seed).passed for seed in (PUBLIC_SEED, hidden))
+                failed = next((r for r in (run_check(name, ns[fn], seed) for seed in (PUBLIC_SEED, hidden))
+                               if not r.passed), None)
+                verdicts[name] = failed is None
+                if named is not None and failed is not None and failed.pitfall:
+                    named[name] = failed.pitfall
     return verdicts
 
 
 def build(course: Path, labs: list[str]):
     """Write every student's submissions; return ({(student, lab): expected score}, {(student, lab): choices},
-    {(student, lab): {check: passed}})."""
-    expected, chosen, verdicts = {}, {}, {}
+    {(student, lab): {check: passed}}, {(student, lab): {check: pitfall named in process}})."""
+    expected, chosen, verdicts, named = {}, {}, {}, {}
     ids = student_ids()
     for li, lab in enumerate(labs):
         for student in ids:
@@ -130,10 +140,17 @@ def build(course: Path, labs: list[str]):
                 picks[stub] = label
             filled = fill(released, sources)
             submit(course, student, name, filled)
-            verdicts[student, lab] = grade_in_process(filled, student)
+            named[student, lab] = {}
+            verdicts[student, lab] = grade_in_process(filled, student, named[student, lab])
             expected[student, lab] = sum(CHECKS[n].points for n, ok in verdicts[student, lab].items() if ok)
             chosen[student, lab] = picks
-    return expected, chosen, verdicts
+    return expected, chosen, verdicts, named
+
+
+def planted(chosen: dict) -> dict[tuple[str, str], set]:
+    """{(student, lab): the pitfalls planted in that submission}: its feedback must name each of them."""
+    return {key: {label.split(":", 1)[1] for label in picks.values() if label.startswith("wrong:")}
+            for key, picks in chosen.items()}
 
 
 def honest_sources(nb):

@@ -29,8 +29,8 @@ that ships the arguments over a pipe, calls the learner's function there, and se
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
-import itertools
 import textwrap
 import traceback
 import warnings
@@ -40,10 +40,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import draws, fd
-from .. import reference as ref
-from ..compare import (Fail, GraderFault, NotImplementedYet, as_array, expect_close, expect_float64, expect_scalar,
-                      expect_sequence, expect_shape, fmt)
+from .. import draws, fd, fingerprint
+from ..compare import Fail, GraderFault, NotImplementedYet, as_array, expect_close, expect_float64, expect_shape, fmt
 from ...lang import notebook_language, tr
 from ..context import PUBLIC_SEED, student_seed
 
@@ -87,6 +85,7 @@ class Result:
     max_points: float
     message: str
     fault: str = ""     # set when the grader itself failed: the submission must not be graded on this result
+    pitfall: str = ""   # the pitfall the learner's function reproduces, when the failure names one (fingerprint.py)
 
 
 # Verdict marks: plain symbols every monospace font has (emoji render as empty boxes without an emoji font).
@@ -181,16 +180,14 @@ def _grader_failed(args):
             raise GraderFault(f"the grader's {a.fault}")
 
 
-def _exception_text(exc):
-    """The learner's exception as one line (its __str__ is theirs too, and may fail)."""
-    try:
-        return " ".join(str(exc).split())[:500]
-    except Exception:  # noqa: BLE001
-        return "(a message that cannot be printed)"
+_exception_text = fingerprint.exception_text   # the learner's exception as one line (its __str__ may fail too)
 
 
-def call(student, *args, where="", lang="en", hint=""):
-    """Call the learner's function; turn its exceptions into a readable failure (with the pitfall hint)."""
+def call(student, *args, where="", lang="en", hint="", watched=False):
+    """Call the learner's function; turn its exceptions into a readable failure (with the pitfall hint). The call
+    is recorded for :mod:`..fingerprint` when a check is running; ``watched``: the check judges what the call does
+    to the arrays it is given (``run(watch=True)``), so naming a pitfall compares that too."""
+    record = fingerprint.before(args, watched)
     try:
         out = student(*args)
     except NotImplementedError:
@@ -200,10 +197,12 @@ def call(student, *args, where="", lang="en", hint=""):
     except Exception as exc:  # noqa: BLE001 - any error of the learner's code is a failure
         _grader_failed(args)
         msg = _exception_text(exc)
+        fingerprint.raised(record, args, type(exc).__name__, msg)
         raise Fail(tr(lang, f"{where}: your function raised {type(exc).__name__}: {msg}.",
                          f"{where}: tu función lanzó {type(exc).__name__}: {msg}.")
                    + (" " + hint if hint else "")) from None
     _grader_failed(args)
+    fingerprint.returned(record, args, out)
     return out
 
 
@@ -221,10 +220,10 @@ def run(student, args, names, lang, where, hint="", watch=False, watch_hint=""):
     if not watch:
         return call(student, *(_copy(a) for a in args), where=where, lang=lang, hint=hint)
     before = [_copy(a) for a in args]
-    out = call(student, *args, where=where, lang=lang, hint=hint)
+    out = call(student, *args, where=where, lang=lang, hint=hint, watched=True)
     for name, after, was in zip(names, args, before):
         if name and not (after.shape == was.shape and np.array_equal(after, was)):
-            upstream = name in ("grad", "gy", "dC", "ds")
+            upstream = name in ("grad", "gy", "dC", "ds", "dy", "dO")
             raise Fail(tr(lang, f"{where}: your function changed its argument `{name}`: it was {fmt(was)}, "
                                 f"afterwards {fmt(after)}. The caller still needs it"
                                 + (" (the same upstream gradient often feeds several parents)" if upstream else "")
@@ -282,14 +281,65 @@ def _fault_text(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}{at}".split())
 
 
+_HINTS = ("hint", "nonfinite_hint", "watch_hint")
+
+
+def _hint_of(exc: Fail, message: str) -> str:
+    """The check's hint at the end of a failure message, or "". Every helper that raises :class:`Fail` appends the
+    hint it was given last, from a local named as in ``_HINTS``; reading it from the frame that raised spares each
+    helper (and each check) another argument."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    hints = [v for k, v in tb.tb_frame.f_locals.items() if k in _HINTS and isinstance(v, str) and v.strip()]
+    return max((h for h in hints if message.endswith(" " + h)), key=len, default="")
+
+
+@functools.lru_cache(maxsize=None)
+def first_catch(stub: str, pid: str) -> str:
+    """The first check of ``stub`` that the pitfall ``pid`` fails with the public inputs: where the course expects
+    that mistake to show, so that check's hint is about it; a later check's hint is about another mistake."""
+    fn = fingerprint.implementation(stub, pid)
+    for c in checks_for(stub):
+        with quiet(), fingerprint.recording():       # the pitfall's calls are not the learner's: not recorded
+            try:
+                c.fn(fn, np.random.default_rng([PUBLIC_SEED, *c.name.encode()]), "en")
+            except Fail:
+                return c.name
+            except Exception:  # noqa: BLE001 - a check that cannot judge this pitfall does not catch it
+                continue
+    return ""
+
+
+def _failure(c: Check, exc: Fail, calls, lang: str) -> tuple[str, str]:
+    """The failure message, naming the pitfall the learner's calls reproduce if exactly one does
+    (:mod:`..fingerprint`), and that pitfall's id (or "")."""
+    message = str(exc)
+    if isinstance(exc, NotImplementedYet):
+        return message, ""
+    try:
+        pid = fingerprint.identify(c.stub, calls)
+        if not pid:
+            return message, ""
+        hint = _hint_of(exc, message)
+        if hint and first_catch(c.stub, pid) != c.name:
+            message = message[: -len(hint)].rstrip()          # that hint points at another mistake
+        return f"{message} {fingerprint.sentence(pid, c.stub, lang)}", pid
+    except Exception:  # noqa: BLE001 - naming the mistake is extra help: it never costs the learner their verdict
+        return str(exc), ""
+
+
 def run_check(name: str, student, seed: int = PUBLIC_SEED, lang: str = "en") -> Result:
     c = CHECKS[name]
-    with quiet():
+    with quiet(), fingerprint.recording() as calls:
         try:
             rng = np.random.default_rng([seed, *name.encode()])
             c.fn(student, rng, lang)
         except Fail as exc:           # the learner's failure (NotImplementedYet included)
-            return Result(name, False, 0.0, c.points, str(exc))
+            message, pid = _failure(c, exc, calls, lang)
+            return Result(name, False, 0.0, c.points, message, pitfall=pid)
         except Exception as exc:  # noqa: BLE001 - outside the learner's call and their value: the grader's own
             fault = _fault_text(exc)
             msg = tr(lang, f"internal error of the course while checking, not your mistake ({fault}). "
@@ -300,10 +350,13 @@ def run_check(name: str, student, seed: int = PUBLIC_SEED, lang: str = "en") -> 
     return Result(name, True, c.points, c.points, c.title[lang])
 
 
-def grade(name: str, student, seed: int = PUBLIC_SEED, lang: str | None = None) -> None:
-    """For grade cells: silent when the check passes, AssertionError with its message when the learner's function
-    fails it (:class:`CheckFailed`), CourseError when the check itself failed (not the learner's mistake). Both show in
-    a notebook as their message alone, without a traceback."""
+def grade(name: str, student, hidden: bool = False, lang: str | None = None) -> None:
+    """For grade cells (:mod:`..gradecell`): silent when the check passes, AssertionError with its message when the
+    learner's function fails it (:class:`CheckFailed`), CourseError when the check itself failed (not the learner's
+    mistake). Both show in a notebook as their message alone, without a traceback. The public inputs, or with
+    ``hidden`` the instructor's stand-in for a student's hidden inputs (the autograder draws the real ones outside
+    the notebook, from the course secret)."""
+    seed = student_seed() if hidden else PUBLIC_SEED
     r = run_check(name, student, seed, lang or notebook_language())
     if r.fault:
         raise CourseError(name, r.message)
