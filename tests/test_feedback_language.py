@@ -5,20 +5,13 @@ phone and keep the Content-Security-Policy first in <head>."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
-ROOT = Path(__file__).resolve().parents[1]
-STUDENT = "ana"
+import feedback_pages
+
 CSP = ("default-src 'none'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; base-uri 'none'; form-action 'none'")
 
@@ -37,53 +30,11 @@ ENGLISH = ["Score", "(Top)", "Test cell", "Coding free-response", "Written respo
 WRAP = re.compile(r"white-space:\s*pre-wrap;\s*overflow-wrap:\s*anywhere;")
 
 
-def jupyter_env(course: Path) -> dict[str, str]:
-    """nbgrader from the venv, with Jupyter's user folders beside the course (no user-wide config read)."""
-    folders = {f"JUPYTER_{kind}_DIR": str(course.parent / "jupyter" / kind.lower())
-               for kind in ("RUNTIME", "DATA", "CONFIG")}
-    return {**os.environ, **folders, "IPYTHONDIR": str(course.parent / "ipython"),
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-
-
-def nbgrader(course: Path, *args: str) -> None:
-    done = subprocess.run(["nbgrader", *args], cwd=course, env=jupyter_env(course), capture_output=True, text=True,
-                          timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-
 @pytest.fixture(scope="module", params=["en", "es"])
 def feedback(request, tmp_path_factory):
-    """(language, feedback page, autograded notebook) of the solved lab 00, as an instructor's commands make them:
-    the released notebook with the reference solutions written in and a long printed line added; the instructor
-    scores and comments one written answer before the feedback is made."""
-    lang = request.param
-    assignment = f"lab00-{lang}"
-    course = tmp_path_factory.mktemp(f"feedback-{lang}") / "course"
-    shutil.copytree(ROOT / "grader" / "source" / assignment, course / "source" / assignment)
-    shutil.copy(ROOT / "grader" / "nbgrader_config.py", course)
-    nbgrader(course, "generate_assignment", assignment, "--force")
-    nb = nbformat.read(course / "release" / assignment / "lab00.ipynb", as_version=4)
-    source = nbformat.read(course / "source" / assignment / "lab00.ipynb", as_version=4)
-    solutions = {c.metadata.nbgrader.grade_id: c.source for c in source.cells
-                 if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in solutions:
-            cell.source = solutions[grade_id]
-    # A long printed line: it must wrap on the page, not run off it.
-    nb.cells.append(nbformat.v4.new_code_cell("print('x' * 3000)"))
-    folder = course / "submitted" / STUDENT / assignment
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "lab00.ipynb")
-    nbgrader(course, "autograde", assignment)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:  # the instructor reads a written answer
-        gradebook.find_grade("derivation-softmax", "lab00", assignment, STUDENT).manual_score = 2
-        gradebook.find_comment("derivation-softmax", "lab00", assignment, STUDENT).manual_comment = "OK"
-        gradebook.db.commit()
-    nbgrader(course, "generate_feedback", assignment)
-    page = (course / "feedback" / STUDENT / assignment / "lab00.html").read_text(encoding="utf8")
-    graded = nbformat.read(course / "autograded" / STUDENT / assignment / "lab00.ipynb", as_version=4)
-    return lang, page, graded
+    """(language, feedback page, autograded notebook) of the solved lab 00 (tests/feedback_pages.py)."""
+    made = feedback_pages.build(request.param, tmp_path_factory)
+    return made.lang, made.page, made.graded
 
 
 class Head(HTMLParser):

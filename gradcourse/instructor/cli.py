@@ -1,17 +1,22 @@
-"""Instructor commands, run from the repository root: ``python -m gradcourse.instructor <command>``.
+"""Instructor commands: ``python -m gradcourse.instructor [--course DIR] <command>``, from any folder.
 
     generate            regenerate grader/source, grader/release, labs/, solutions/labs/ from grader/labsrc
     release             nbgrader generate_assignment for every lab and language (fills the gradebook)
     collect FOLDER      file learners' notebooks under grader/submitted/<student>/<released assignment>/, refusing
-                        links, special files and anything the notebook claims about where it belongs
+                        links, special files and anything the notebook claims about where it belongs; reads
+                        nbgrader's layout and Moodle's and Canvas's downloads (--roster FILE: LMS numbers -> ids)
     autograde [A ...]   nbgrader autograde every assignment (or those named) that has submissions, with progress;
                         --jobs N grading processes side by side, --shard K/N for one machine's share of a class,
                         --student ID for a few students; exits 1 and lists what could not be graded
     feedback            nbgrader generate_feedback (HTML per student in grader/feedback/)
-    export              nbgrader export, then one score per lab per student in grader/grades_by_lab.csv
+    export              nbgrader export, then one score per lab per student in grader/grades_by_lab.csv;
+                        --lms canvas|moodle also writes the file that LMS's gradebook import reads
     summary             per-check table of the class and one line per problem submission
+    report              the class report: grader/reports/class-report-<lang>.html (checks, pitfalls, learners,
+                        plots) and a CSV beside it, from the last graded run
 
-Every command takes ``--course DIR`` (default ``grader``) so it can run on a copy of the course.
+``--course DIR`` names the nbgrader course folder (default: this repository's ``grader/``), so the commands also
+run on a copy of the course or on an installed course elsewhere.
 """
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ import argparse
 import csv
 import fnmatch
 import os
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -27,6 +31,7 @@ from pathlib import Path
 
 from ..authoring import labgen
 from ..lang import tr
+from ..scoring import course as nbgrader_course
 from . import batch
 from .submissions import inspect_course, inspect_submission, lab_of, refused_submissions, student_dirs
 
@@ -37,20 +42,12 @@ def _course(args):
 
 
 def nbgrader(course, *argv, on_line=None, quiet=False, env=None):
-    """Run the nbgrader CLI in ``course``; stream its log to ``on_line``; return the exit code. Unless ``quiet``
-    (the caller reports failures itself), the end of the log is shown when it fails."""
-    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *argv], cwd=course,
-                            env={**labgen.nbgrader_env(), **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = []
-    for line in proc.stdout:
-        log.append(line)
-        if on_line:
-            on_line(line.rstrip("\n"))
-    proc.wait()
-    if proc.returncode and not quiet:
-        sys.stdout.write("".join(log[-30:]))
-    return proc.returncode
+    """:func:`gradcourse.scoring.course.run`, returning the exit code. Unless ``quiet`` (the caller reports failures
+    itself), the end of the log is shown when it fails."""
+    done = nbgrader_course.run(course, *argv, on_line=on_line, extra_env=env)
+    if done.returncode and not quiet:
+        sys.stdout.write("".join(done.stdout.splitlines(True)[-30:]))
+    return done.returncode
 
 
 def assignments(course, folder="source"):
@@ -58,8 +55,15 @@ def assignments(course, folder="source"):
 
 
 def cmd_generate(args):
-    names = labgen.generate(labgen.REPO, args.out, args.lab or None)
+    only = args.lab or None
+    if args.if_stale:
+        only = [lab for lab in labgen.stale() if not args.lab or lab in args.lab]
+        if not only:
+            print("the labs are up to date with grader/labsrc")
+            return 0
+    names = labgen.generate(labgen.REPO, args.out, only)
     print("generated:", ", ".join(names))
+    return 0
 
 
 def cmd_release(args):
@@ -80,13 +84,20 @@ def cmd_release(args):
 
 def cmd_collect(args):
     """Copy learners' notebooks into submitted/; what is accepted and what is refused: ``collect.py``.
-    Exit 1 when anything was refused or nothing was collected, 2 when FOLDER is not a folder."""
+    Exit 1 when anything was refused or nothing was collected, 2 when FOLDER is not a folder or the roster is
+    unusable."""
     from .collect import collect
+    from .roster import RosterError, load
     folder = Path(args.folder)
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
-    report = collect(_course(args), folder)
+    try:
+        roster = load(args.roster) if args.roster else None
+    except RosterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = collect(_course(args), folder, roster)
     print("\n".join(report.lines()))
     return report.exit_code
 
@@ -158,11 +169,11 @@ def cmd_autograde(args):
     wanted = set(args.assignment or []) | set(args.assignments or [])
     todo = [a for a in assignments(course)
             if any((course / "submitted" / s / a).is_dir() for s in mine) and (not wanted or a in wanted)]
-    for student, assignment, why in refused:
+    for student, _, why in refused:
         if student in mine or student in odd_ids:  # links are "not graded" by the nbgrader step itself
             print(f"refused {why}", flush=True)
     _register_students(course, mine)    # so that a student whose only notebook is unreadable still gets a 0
-    course_secret(course / ".gradcourse-secret")  # made once, before the processes that read it start
+    course_secret(course / nbgrader_course.SECRET_FILE)  # made once, before the processes that read it start
     pairs = [(s, a) for a in todo for s in mine if (course / "submitted" / s / a).is_dir()]
     groups = batch.split(mine, args.jobs)
     where = f"shard {shard[0]}/{shard[1]}: " if shard[1] > 1 else ""
@@ -193,7 +204,9 @@ def cmd_autograde(args):
         reasons = notgraded.listed(course)
         print(f"NOT GRADED: {len(failed)} submission(s); their previous grades, if any, are unchanged:")
         for student, assignment in sorted(failed):
-            why = (reasons.get((student, assignment)) or "; ".join(inspect_submission(course, student, assignment))
+            found = [line.removeprefix(f"{student} / {assignment}: ")   # the line below names the submission
+                     for line in inspect_submission(course, student, assignment)]
+            why = (reasons.get((student, assignment)) or "; ".join(found)
                    or f"nbgrader could not process it; see {log.path}")
             notgraded.record(course, student, assignment, why)  # so that summary and export say so too
             print(f"  {student} {assignment}: {why}")
@@ -248,6 +261,14 @@ def merged_scores(course):
 
 def cmd_export(args):
     course = _course(args)
+    roster = None
+    if getattr(args, "roster", None):       # read first: a roster that cannot be used stops before anything is written
+        from .roster import RosterError, load
+        try:
+            roster = load(args.roster)
+        except RosterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     rc = nbgrader(course, "export", "--to=grades.csv", "--log-level=WARN")
     if rc:
         return rc
@@ -270,6 +291,15 @@ def cmd_export(args):
             w.writerow([student, *("" if v is None else f"{v:g}" for v in row), f"{sum(v or 0 for v in row):g}",
                         " ".join(sorted(pending[student]))])
     print(f"wrote {out.relative_to(course.parent) if course.parent in out.parents else out}")
+    if getattr(args, "lms", None):
+        from . import lms_export
+        from .collect import plural
+        done = lms_export.write(out, args.lms, roster, course / f"grades_{args.lms}.csv")
+        shown = done.path.relative_to(course.parent) if course.parent in done.path.parents else done.path
+        print(f"wrote {shown}: {plural(done.students, 'student')}, {plural(len(done.labs), 'lab')}, for "
+              f"{args.lms.capitalize()}'s gradebook import")
+        for line in done.lines:
+            print(line)
 
 
 def check_table(course):
@@ -319,6 +349,14 @@ def cmd_summary(args):
         print(f"  {p}")
 
 
+def cmd_report(args):
+    from .report import write_report
+    course = _course(args)
+    for path in write_report(course, args.lang, gradebook_url(course)):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m gradcourse.instructor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -327,16 +365,23 @@ def build_parser():
     g = sub.add_parser("generate", help="regenerate the notebooks from grader/labsrc")
     g.add_argument("--lab", action="append", help="only this lab (repeatable), e.g. lab00")
     g.add_argument("--out", help="write into this folder instead of the repository (for comparisons)")
+    g.add_argument("--if-stale", action="store_true",
+                   help="only the labs whose source, checks or generator changed since they were generated")
     g.set_defaults(fn=cmd_generate)
     r = sub.add_parser("release", help="nbgrader generate_assignment for every assignment")
     r.add_argument("--lab", action="append")
     r.set_defaults(fn=cmd_release)
     c = sub.add_parser("collect", help="copy learners' notebooks into submitted/ (exit 1 if any file is refused)",
-                       description="Copy FOLDER/<student>/<assignment>/<notebook> or FOLDER/<student>/<notebook> into "
-                                   "submitted/. Symbolic links, special and oversized files, unknown assignments and "
-                                   "odd student ids are refused and listed; exit status 1 when anything was refused "
-                                   "or nothing was collected.")
-    c.add_argument("folder", help="the download: one folder per student")
+                       description="Copy into submitted/ what an LMS or nbgrader hands you: "
+                                   "FOLDER/<student>/<assignment>/<notebook> or FOLDER/<student>/<notebook> "
+                                   "(nbgrader), Moodle's <Full Name>_<lms_id>_assignsubmission_file_/ folders, "
+                                   "Canvas's <lastfirst>_<lms_id>_<file id>_<name> files. Symbolic links, special and "
+                                   "oversized files, unknown assignments and odd student ids are refused and listed; "
+                                   "exit status 1 when anything was refused or nothing was collected.")
+    c.add_argument("folder", help="the download, unzipped")
+    c.add_argument("--roster", metavar="FILE",
+                   help="CSV with columns student_id and lms_id: the student id for each number Moodle or Canvas "
+                        "writes into its file names (without it, the number is the student id)")
     c.set_defaults(fn=cmd_collect)
     a = sub.add_parser("autograde", help="nbgrader autograde, with progress")
     a.add_argument("assignments", nargs="*", help="assignments to grade (default: every one with submissions)")
@@ -349,16 +394,35 @@ def build_parser():
                         "else's grades are touched")
     a.set_defaults(fn=cmd_autograde)
     sub.add_parser("feedback", help="nbgrader generate_feedback").set_defaults(fn=cmd_feedback)
-    sub.add_parser("export", help="grades.csv and grades_by_lab.csv").set_defaults(fn=cmd_export)
+    e = sub.add_parser("export", help="grades.csv and grades_by_lab.csv (and an LMS's import file)")
+    e.add_argument("--lms", choices=("canvas", "moodle"),
+                   help="also write grades_canvas.csv or grades_moodle.csv, as that LMS's gradebook import reads it")
+    e.add_argument("--roster", metavar="FILE",
+                   help="CSV with columns student_id and lms_id (optional: name, email, sis_user_id, sis_login_id, "
+                        "section): the LMS's ids of each student; with it, only the roster's students are written")
+    e.set_defaults(fn=cmd_export)
     s = sub.add_parser("summary", help="per-check table and problem submissions")
     s.add_argument("--lang", choices=("en", "es"), default="en")
     s.set_defaults(fn=cmd_summary)
+    rp = sub.add_parser("report", help="the class report (HTML with plots, and a CSV) from the last graded run")
+    rp.add_argument("--lang", choices=("en", "es"), default="en")
+    rp.set_defaults(fn=cmd_report)
     return p
 
 
 def main(argv=None):
+    """Every user error is one line on stderr and a non-zero exit: 2 for a wrong invocation, 1 for what failed."""
     args = build_parser().parse_args(argv)
-    return args.fn(args) or 0
+    config = _course(args) / nbgrader_course.CONFIG_FILE
+    if args.fn is not cmd_generate and not config.is_file():
+        print(f"error: {config.parent} is not an nbgrader course folder (it has no {config.name}); give the course "
+              "folder with --course DIR", file=sys.stderr)
+        return 2
+    try:
+        return args.fn(args) or 0
+    except OSError as exc:   # a file or folder of the course that cannot be read or written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

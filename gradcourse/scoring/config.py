@@ -33,6 +33,8 @@ def harden(c) -> None:
     nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
     c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
     c.GenerateFeedback.HTMLExporter.template_file = "gradcourse_csp.html.j2"
+    # Math typeset to SVG as the page is made (the page runs no script, so a MathJax in the browser could not).
+    c.GenerateFeedback.HTMLExporter.filters = {"markdown2html": "gradcourse.scoring.mathsvg.SvgMathMarkdown"}
     # A learner who deletes or empties a test cell gets it back, scored like any other.
     c.OverwriteCells.add_missing_cells = True
 

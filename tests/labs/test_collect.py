@@ -29,6 +29,7 @@ def course(tmp_path):
     for a in sorted(ASSIGNMENTS):
         shutil.copytree(REPO / "grader/release" / a, course / "release" / a)
     shutil.copytree(REPO / "grader/source/lab00-en", course / "source/lab00-en")
+    shutil.copy(REPO / "grader/nbgrader_config.py", course)      # what makes a folder a course to the commands
     victim = course / "submitted/victim/lab00-en"
     victim.mkdir(parents=True)
     (victim / "lab00.ipynb").write_text(_notebook("lab00", "en", marker="victim's own work"))
@@ -219,12 +220,17 @@ def test_other_names_are_filed_under_the_released_one_and_said(tmp_path, course,
     assert "the real one" in (course / "submitted/dan/lab00-en/lab00.ipynb").read_text()
     assert ("refused dan: lab00 copy.ipynb: would also go to lab00-en/lab00.ipynb, which gets lab00.ipynb instead"
             in out)
-    assert "autosave" not in out
+    assert "ignored dan: .ipynb_checkpoints: Jupyter's autosaves, not submissions" in out
+    assert "autosave" not in (course / "submitted/dan/lab00-en/lab00.ipynb").read_text()
     assert (course / "submitted/eli/lab00-es/lab00.ipynb").read_text() == "{ not json"
     assert (course / "submitted/gus/lab00-es/lab00.ipynb").read_text() == "{ not json"
-    assert "4 notebooks collected, 2 refused" in out
-    assert ("refused fay: lab00.ipynb: not a readable notebook (invalid JSON at line 1, column 3), and neither "
-            "its name nor its folder says which lab and language") in out
+    assert ("collect eli: lab00-es.ipynb -> submitted/eli/lab00-es/lab00.ipynb (renamed: the released notebook is "
+            "lab00.ipynb; not a readable notebook (invalid JSON at line 1, column 3): filed by its name)") in out
+    assert "collect gus: es/lab00 (2).ipynb -> submitted/gus/lab00-es/lab00.ipynb" in out
+    assert "filed by its folder" in out
+    assert "4 notebooks collected, 2 refused, 1 ignored" in out
+    assert ("refused fay: lab00.ipynb: not a readable notebook (invalid JSON at line 1, column 3); lab or language "
+            "unknown: neither its name, its folder nor its metadata says which lab and language") in out
     assert not (course / "submitted/fay").exists()
 
 
@@ -358,3 +364,120 @@ def test_summary_survives_any_json_a_learner_can_write(tmp_path, course, capsys)
     assert "no es un cuaderno legible (el JSON es una lista, no un cuaderno)" in es["s-toplist"]
     assert "lab00.ipynb es un enlace simbólico; sin calificar" in es["s-link"]
     assert "no es un identificador de estudiante válido" in es["eve"]
+
+
+# --- what LMSs export ---------------------------------------------------------------------------------------------
+
+def _roster(tmp_path, rows, header="student_id,lms_id"):
+    path = tmp_path / "roster.csv"
+    path.write_text("\ufeff" + header + "\n" + "".join(f"{r}\n" for r in rows), encoding="utf-8")  # as Excel saves
+    return path
+
+
+def _broken_but_says(lab, lang, marker):
+    """A notebook whose JSON breaks in its first cell, its metadata at the end intact (a stray hand edit)."""
+    return _notebook(lab, lang, marker).replace('"cells": [', '"cells": [ oops, ', 1)
+
+
+def test_moodle_folders_are_filed_under_the_rosters_ids(tmp_path, course, capsys):
+    inbox = tmp_path / "moodle"
+    _put(inbox / "Ana Pérez_1001_assignsubmission_file_/lab00.ipynb", _notebook("lab00", "en", "ana"))
+    _put(inbox / "Bea Ruiz_1002_assignsubmission_file_/Lab00 (1).ipynb", _notebook("lab00", "es", "bea"))
+    _put(inbox / "Bea Ruiz_1002_assignsubmission_onlinetext_/onlinetext.html", "<p>see the notebook</p>")
+    _put(inbox / "Dora Díaz_1003_assignsubmission_file_/entrega/lab00.ipynb", _broken_but_says("lab00", "es", "d"))
+    _put(inbox / "Carl Zed_1009_assignsubmission_file_/lab00.ipynb", _notebook("lab00", "en", "carl"))
+    _put(inbox / "Eva Gil_1004_assignsubmission_file_lab00.ipynb", _notebook("lab00", "en", "eva"))  # no folders
+    roster = _roster(tmp_path, ["s-ana,1001", "s-bea,1002", "s-dora,1003", "s-eva,1004", "s-ana,2001"])
+    before = _tree(tmp_path)
+    rc = main(["--course", str(course), "collect", str(inbox), "--roster", str(roster)])
+    out = capsys.readouterr().out
+    assert rc == 1, out                                          # Carl is not in the roster: said, and exit 1
+    assert "found 4 Moodle folders, 1 Moodle file; LMS numbers mapped by roster.csv" in out
+    assert ("collect s-ana: Ana Pérez_1001_assignsubmission_file_/lab00.ipynb -> "
+            "submitted/s-ana/lab00-en/lab00.ipynb") in out
+    assert ("collect s-bea: Bea Ruiz_1002_assignsubmission_file_/Lab00 (1).ipynb -> "
+            "submitted/s-bea/lab00-es/lab00.ipynb (renamed: the released notebook is lab00.ipynb)") in out
+    assert ("collect s-dora: Dora Díaz_1003_assignsubmission_file_/entrega/lab00.ipynb -> "
+            "submitted/s-dora/lab00-es/lab00.ipynb (not a readable notebook (") in out
+    assert "filed by what is left of its metadata)" in out      # a Spanish learner's broken notebook stays Spanish
+    assert ("collect s-eva: Eva Gil_1004_assignsubmission_file_lab00.ipynb -> submitted/s-eva/lab00-en/lab00.ipynb"
+            in out)
+    assert ("ignored Bea Ruiz_1002_assignsubmission_onlinetext_: Moodle's onlinetext submission, not a file"
+            in out)
+    assert ("refused Carl Zed_1009_assignsubmission_file_: Moodle's number 1009 is not in the roster roster.csv; "
+            "not collected") in out
+    assert out.splitlines()[-1] == "4 notebooks collected, 1 refused, 1 ignored"
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["s-ana", "s-bea", "s-dora", "s-eva", "victim"]
+    after = _tree(tmp_path)
+    assert {p for p in after if before.get(p) != after[p]} <= {p for p in after if "submitted" in p.parts}
+
+
+def test_moodle_without_a_roster_files_each_number_and_says_why_a_roster_helps(tmp_path, course, capsys):
+    inbox = tmp_path / "moodle"
+    _put(inbox / "Ana Pérez_1001_assignsubmission_file_/lab00.ipynb", _notebook("lab00", "en", "ana"))
+    rc, out = _collect(course, inbox, capsys)
+    assert rc == 0, out
+    assert "collect 1001: Ana Pérez_1001_assignsubmission_file_/lab00.ipynb -> submitted/1001/lab00-en" in out
+    assert "without --roster each number is filed as a student of its own" in out
+
+
+def test_canvas_flat_files_are_collected(tmp_path, course, capsys):
+    inbox = tmp_path / "canvas"
+    _put(inbox / "perezana_1001_55501_lab00.ipynb", _notebook("lab00", "en", "ana"))
+    _put(inbox / "ruizbea_LATE_1002_55502_lab00-1.ipynb", _notebook("lab00", "es", "bea"))   # late, resubmitted
+    _put(inbox / "ruizbea_LATE_1002_55503_datos.csv", "1,2,3\n")
+    _put(inbox / "diazdora_1003_text.html", "<p>a text entry</p>")
+    _put(inbox / "gilmaría_1005_55505_lab00-es.ipynb", "{ cut sho")             # unreadable: its name says es
+    _put(inbox / "rojoluis_1006_55506_lab00.ipynb", "{ cut sho")                # nothing says the language
+    _put(inbox / "anon_x7k2p_55507_lab00.ipynb", _notebook("lab00", "en", "anonymous grading"))
+    _put(inbox / "lab00.ipynb", _notebook("lab00", "en", "whose?"))
+    (inbox / "evil_1007_55508_lab00.ipynb").symlink_to(course / "source/lab00-en/lab00.ipynb")
+    os.link(course / "source/lab00-en/lab00.ipynb", inbox / "evil_1008_55509_lab00.ipynb")
+    victim = (course / "submitted/victim/lab00-en/lab00.ipynb").read_bytes()
+    rc, out = _collect(course, inbox, capsys)
+    assert rc == 1, out
+    assert "found 8 Canvas files" in out
+    assert "collect 1001: perezana_1001_55501_lab00.ipynb -> submitted/1001/lab00-en/lab00.ipynb" in out
+    assert ("collect 1002: ruizbea_LATE_1002_55502_lab00-1.ipynb -> submitted/1002/lab00-es/lab00.ipynb "
+            "(renamed: the released notebook is lab00.ipynb)") in out
+    assert "collect 1005: gilmaría_1005_55505_lab00-es.ipynb -> submitted/1005/lab00-es/lab00.ipynb" in out
+    assert "collect anon_x7k2p: anon_x7k2p_55507_lab00.ipynb -> submitted/anon_x7k2p/lab00-en/lab00.ipynb" in out
+    assert "ignored 1002: ruizbea_LATE_1002_55503_datos.csv: not a notebook" in out
+    assert "ignored diazdora_1003_text.html: not a notebook, and not in a student folder" in out
+    assert "refused 1006: rojoluis_1006_55506_lab00.ipynb: not a readable notebook" in out
+    assert "refused lab00.ipynb: a notebook outside any student folder" in out
+    assert "refused 1007: evil_1007_55508_lab00.ipynb: is a symbolic link; not read" in out
+    assert "refused 1008: evil_1008_55509_lab00.ipynb: is a hard link" in out
+    assert out.splitlines()[-1] == "4 notebooks collected, 4 refused, 2 ignored"
+    assert "bea" in (course / "submitted/1002/lab00-es/lab00.ipynb").read_text()
+    assert (course / "submitted/victim/lab00-en/lab00.ipynb").read_bytes() == victim
+    assert not (course / "submitted/1007").exists() and not (course / "submitted/1008").exists()
+
+
+def test_canvas_with_a_roster_and_nothing_collectable(tmp_path, course, capsys):
+    inbox = tmp_path / "canvas"
+    _put(inbox / "perezana_1001_55501_lab00.ipynb", _notebook("lab00", "en", "ana"))
+    roster = _roster(tmp_path, ["s-ana,1001"])
+    assert main(["--course", str(course), "collect", str(inbox), "--roster", str(roster)]) == 0
+    assert "collect s-ana: perezana_1001_55501_lab00.ipynb -> submitted/s-ana/lab00-en/lab00.ipynb" in \
+        capsys.readouterr().out
+    only_text = tmp_path / "texts"
+    _put(only_text / "diazdora_1003_text.html", "<p>a text entry</p>")
+    rc, out = _collect(course, only_text, capsys)
+    assert rc == 1 and out.splitlines()[-1] == "0 notebooks collected, 0 refused, 1 ignored", out
+
+
+@pytest.mark.parametrize(("rows", "header", "says"), [
+    (["s-ana,1001"], "student,lms", "the header must name the columns student_id and lms_id (it has: student, lms)"),
+    (["s-ana,1001", "s-bea,1001"], "student_id,lms_id", "line 3: lms_id 1001 is already student s-ana's (line 2)"),
+    (["eve bob,1001"], "student_id,lms_id", "line 2: student_id 'eve bob' is not a valid student id"),
+    (["s-ana,"], "student_id,lms_id", "line 2: lms_id '' is not an LMS number"),
+    ([], "student_id,lms_id", "no student in the roster"),
+])
+def test_a_roster_that_cannot_be_used_stops_collect(tmp_path, course, capsys, rows, header, says):
+    inbox = tmp_path / "canvas"
+    _put(inbox / "perezana_1001_55501_lab00.ipynb", _notebook("lab00", "en", "ana"))
+    rc = main(["--course", str(course), "collect", str(inbox), "--roster", str(_roster(tmp_path, rows, header))])
+    err = capsys.readouterr().err
+    assert rc == 2 and says in err, err
+    assert not (course / "submitted/s-ana").exists() and not (course / "submitted/1001").exists()
