@@ -4,7 +4,8 @@ The wheel `make dist` builds goes, with its `learner` extra, into an empty virtu
 a learner (`pip install "gradcourse[learner]" --find-links FOLDER`, the rest from PyPI). A lab downloaded from the book
 into an empty folder of its own, solved, then runs top to bottom on that virtualenv's kernel, started the way
 JupyterLab starts it (working directory: the notebook's folder; $JPY_SESSION_NAME: the notebook's path). Without the
-course package, the lab's first cell says how to install it.
+course package, the lab's first cell says how to install it. The install brings JupyterLab with the course's server
+extension on and no instructor tool (no nbgrader at all), and `python -m gradcourse.validate` works there.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # matplotlib and the capstone's engine.
 LABS = [("es", "lab02"), ("en", "lab04")]
 INSTALL = {"en": 'This lab needs the course package: pip install "gradcourse[learner]" --find-links FOLDER',
-           "es": 'Este laboratorio necesita el paquete del curso: pip install "gradcourse[learner]" --find-links CARPETA'}
+           "es": 'Este laboratorio necesita el paquete del curso: pip install "gradcourse[learner]" '
+                 '--find-links CARPETA'}
 
 
 def run(cmd, **kwargs):
@@ -100,14 +102,19 @@ def test_wheel_holds_what_the_labs_load(wheelhouse):
                if p.is_file() and "__pycache__" not in p.parts}
     assert package - names == set(), "package files (code or data) missing from the wheel"
     assert {n for n in names if not n.startswith("gradcourse-")} <= package, "the wheel holds files from elsewhere"
-    assert "gradcourse/widgets/static/widgets/picker.js" in names and "gradcourse/widgets/static/widgets/widgets.css" in names
+    assert {"gradcourse/widgets/static/widgets/picker.js", "gradcourse/widgets/static/widgets/widgets.css"} <= names
     assert wheel.stat().st_size < 1_000_000
     extras = {m.group(2): set() for m in re.finditer(r"^Provides-Extra: ((\S+))$", metadata, re.M)}
     for name, extra in re.findall(r'^Requires-Dist: ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?[^;\n]*; extra == "(\w+)"$',
                                   metadata, re.M):
         extras[extra].add(name.lower())
-    assert extras == {"learner": {"numpy", "matplotlib", "ipykernel", "ipywidgets", "anywidget"},
+    assert extras == {"learner": {"numpy", "matplotlib", "ipykernel", "ipywidgets", "anywidget", "jupyterlab",
+                                  "nbclient"},
                       "grader": {"gradcourse", "nbgrader", "sqlalchemy", "psycopg"}}  # gradcourse[learner] too
+    # Jupyter's configuration for the environment it goes into: the server extension that saves widgets as a note.
+    config = "gradcourse-0.1.0.data/data/etc/jupyter/jupyter_server_config.d/gradcourse.json"
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read(config) == (REPO / "jupyter-config/jupyter_server_config.d/gradcourse.json").read_bytes()
 
 
 def test_language_comes_from_the_running_notebook(tmp_path, monkeypatch):
@@ -152,7 +159,8 @@ def test_a_lab_downloaded_from_the_book_runs_in_the_learner_install(learner, tmp
 
     if lab == "lab02":
         picker = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "axis-picker")
-        views = [o.data[WIDGET_VIEW] for o in picker.outputs if o.output_type == "execute_result" and WIDGET_VIEW in o.data]
+        views = [o.data[WIDGET_VIEW] for o in picker.outputs
+                 if o.output_type == "execute_result" and WIDGET_VIEW in o.data]
         assert len(views) == 1, picker.outputs
         state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
         assert state[views[0]["model_id"]]["state"]["lang"] == lang
@@ -182,3 +190,44 @@ def test_without_the_package_the_first_cell_says_how_to_install_it(learner, whee
     (error,) = [o for o in first.outputs if o.output_type == "error"]
     assert (error.ename, error.evalue) == ("ModuleNotFoundError", "No module named 'gradcourse'")
     assert all(c.outputs == [] for c in code[1:]), "the notebook went on past its set-up"
+
+
+def jupyter_env(env_dir: Path, home: Path) -> dict[str, str]:
+    """The learner's virtualenv first on PATH, and Jupyter folders of its own (none of the user's config)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "GRADCOURSE_LANG",
+                                                            "JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
+    return {**env, "PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}", "IPYTHONDIR": str(home / "ipython"),
+            **{f"JUPYTER_{kind}_DIR": str(home / kind.lower()) for kind in ("CONFIG", "DATA", "RUNTIME")}}
+
+
+def test_jupyterlab_of_the_learner_install_has_no_instructor_tools(learner, tmp_path):
+    """No nbgrader, so no Formgrader, Create Assignment, Courses or Validate button (the course's validate replaces
+    it); the course's server extension is on, and loads."""
+    env = jupyter_env(learner, tmp_path)
+    python, jupyter = learner / "bin" / "python", learner / "bin" / "jupyter"
+    run([python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('nbgrader') is not None)"],
+        env=env)
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    listed = run([jupyter, "server", "extension", "list"], env=env)
+    servers = ansi.sub("", listed.stdout + listed.stderr)
+    assert "gradcourse.widgets.saving enabled" in servers and re.search(r"gradcourse\.widgets\.saving\s+OK", servers)
+    labs = run([jupyter, "labextension", "list"], env=env)
+    plugins = ansi.sub("", labs.stdout + labs.stderr)
+    assert "@jupyter-widgets/jupyterlab-manager" in plugins and "anywidget" in plugins
+    assert "nbgrader" not in (servers + plugins).lower()
+
+
+def test_validate_in_the_learner_install(learner, tmp_path):
+    """A half-solved Spanish lab from the book, in a folder whose name says no language: the learner's validate
+    names the failing check with its whole hint, in Spanish, and exits 1; nbgrader is not there to help."""
+    path = download("es", "lab00", tmp_path / "Downloads")
+    nb = solve(path, "es", "lab00")
+    (softmax,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("def softmax(")]
+    softmax.source = "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=-1, keepdims=True)\n"
+    nbformat.write(nb, path)
+    proc = subprocess.run([learner / "bin" / "python", "-m", "gradcourse.validate", path], capture_output=True,
+                          text=True, cwd=path.parent, env=jupyter_env(learner, tmp_path))
+    assert (proc.returncode, proc.stderr) == (1, ""), proc.stdout + proc.stderr
+    assert "✗ softmax.large_logits: " in proc.stdout
+    assert "¿restaste max(z) antes de exp?" in " ".join(proc.stdout.split())
+    assert "LA VALIDACIÓN FALLA · lab00.ipynb: fallan 2 de 18" in proc.stdout

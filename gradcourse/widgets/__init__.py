@@ -9,6 +9,9 @@ here, in Python, and travels in that state.
 
 The widgets hold no prose: code cells are identical in the English and Spanish books, so every label and message
 lives in the JavaScript in both languages and follows the page (``<html lang>``) or the ``lang`` trait.
+
+A widget lives as long as its kernel: the learner install's Jupyter server (:mod:`.saving`) saves a lab with a note
+to run the cell again where a course widget's output was, so that a reopened lab never shows "model not found".
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import html
 import json
 import math
 import numbers
-import os
 import re
 from pathlib import Path
 
@@ -32,7 +34,7 @@ except ImportError as missing:  # the course was installed without its learner e
                       "necesitan los widgets del curso") from missing
 
 STATIC = Path(__file__).parent / "static" / "widgets"
-__all__ = ["BroadcastPicker", "Choice", "JacobianExplorer", "Quiz", "STATIC", "SCENARIOS", "esm"]
+__all__ = ["AttentionExplorer", "BroadcastPicker", "Choice", "JacobianExplorer", "Quiz", "STATIC", "SCENARIOS", "esm"]
 _SHARED_IMPORT = re.compile(r'^import \{[^}]*\} from "\./common\.js";\n', re.M)
 
 
@@ -255,3 +257,6 @@ class JacobianExplorer(_CourseWidget):
         if self.temperature <= 0:
             return
         self.jacobian = softmax_jacobian(np.asarray(self.logits) / self.temperature).tolist()
+
+
+from .attention import AttentionExplorer  # noqa: E402  (last: it builds on _CourseWidget above)

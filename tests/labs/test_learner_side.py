@@ -1,6 +1,8 @@
 """The learner's side of a lab: a failing graded cell shows its message alone (no traceback through the course's
 package), "Run All" on a half-finished lab reaches every self-check and graded cell while nbgrader still counts
-the failures, no book-only cell reaches learners, and docstrings and comments are in the notebook's language."""
+the failures, no book-only cell reaches learners, and docstrings and comments are in the notebook's language. A saved
+lab keeps, where a course widget was, a note to run its cell again (never a dangling widget reference)."""
+import json
 import re
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from gradcourse.scoring import course as nbgrader_course
 from gradcourse.book.mirror import code_without_prose, prose_spans
 from gradcourse.authoring import labgen
 from gradcourse.grading import checks
@@ -80,7 +83,7 @@ def test_nbgrader_validate_still_counts_the_failed_graded_cells(tmp_path):
     path = tmp_path / "lab00.ipynb"
     nbformat.write(nb, path)
     proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=tmp_path,
-                          capture_output=True, text=True, env=labgen.nbgrader_env())
+                          capture_output=True, text=True, env=nbgrader_course.env())
     out = proc.stdout + proc.stderr
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
     passing = {"check-softmax-values", "check-softmax-batch", "check-softmax-no-mutation"}
@@ -168,3 +171,51 @@ def test_code_without_prose_changes_only_docstrings_and_comments():
     c = 'def f(x):\n    """English."""\n    return x + 2  # one\n'
     assert code_without_prose(a) == code_without_prose(b) != code_without_prose(c)
     assert code_without_prose('s = "# not a comment"') == 's = "# not a comment"'
+
+
+# --- widgets in a saved lab: gradcourse.widgets.saving ---------------------------------------------------------------
+
+def _widget_output(widget):
+    data, metadata = widget._repr_mimebundle_()
+    return nbformat.v4.new_output("execute_result", data=data, metadata=metadata, execution_count=3)
+
+
+def test_a_saved_course_widget_becomes_a_note_in_its_language_and_nothing_else_changes(tmp_path, monkeypatch):
+    """Through a real Jupyter contents manager, as JupyterLab saves: the course widget's output becomes the note (in
+    the widget's language, not the notebook's), another widget's output and every other output stay as they were."""
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    from gradcourse.widgets import BroadcastPicker
+    from gradcourse.widgets.saving import VIEW_TYPE, pre_save_hook, rerun_note
+
+    monkeypatch.setenv("GRADCOURSE_LANG", "es")
+    picker = _widget_output(BroadcastPicker())
+    other = nbformat.v4.new_output("display_data", data={VIEW_TYPE: {"model_id": "x", "version_major": 2,
+                                                                      "version_minor": 0}, "text/plain": "Slider"})
+    printed = nbformat.v4.new_output("stream", name="stdout", text="✓ unbroadcast.leading_axes (2/2): ...\n")
+    nb = nbformat.v4.new_notebook(metadata={"gradcourse": {"lang": "en"}}, cells=[
+        nbformat.v4.new_code_cell("BroadcastPicker()", outputs=[picker]),
+        nbformat.v4.new_code_cell("slider", outputs=[other, printed])])
+    cm = FileContentsManager(root_dir=str(tmp_path))
+    cm.register_pre_save_hook(pre_save_hook)
+    cm.save({"type": "notebook", "format": "json", "content": json.loads(nbformat.writes(nb))}, "lab02.ipynb")
+    saved = nbformat.read(tmp_path / "lab02.ipynb", 4)
+    assert saved.cells[0].outputs == [nbformat.v4.new_output("execute_result", data={"text/plain": rerun_note("es")},
+                                                             execution_count=3)]
+    assert saved.cells[1].outputs == [other, printed]
+    assert rerun_note("es").startswith("El widget aparece aquí") and rerun_note("en") != rerun_note("es")
+
+
+def test_the_save_hook_never_stops_a_save():
+    """Odd notebooks go through: a mount point whose state is not JSON (in a list of lines, as nbformat may write
+    text), outputs without data, a cell without outputs, metadata that is not a dict, a file that is no notebook."""
+    from gradcourse.widgets.saving import VIEW_TYPE, pre_save_hook, rerun_note
+
+    mount = ['<div class="gc-widget" ', 'data-module="picker" data-model="{"></div>']
+    outputs = [{"data": {VIEW_TYPE: {}, "text/html": mount}}, {"data": None}, {}]
+    odd = {"type": "notebook", "content": {"cells": [{"cell_type": "code", "outputs": outputs},
+                                                     {"cell_type": "code"}], "metadata": {"gradcourse": None}}}
+    pre_save_hook(model=odd, path="x.ipynb", contents_manager=None)
+    pre_save_hook(model={"type": "file", "content": "text"}, path="x.txt", contents_manager=None)
+    pre_save_hook(model={"type": "notebook", "content": {"cells": "not a list"}}, path="y.ipynb", contents_manager=None)
+    assert outputs == [{"data": {"text/plain": rerun_note("en")}}, {"data": None}, {}]
