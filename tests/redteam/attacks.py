@@ -1,14 +1,20 @@
-"""The red-team class: adversarial and misbehaving submissions of lab 00, each with the outcome it must get.
+"""The red-team classes: adversarial and misbehaving submissions, each with the outcome it must get.
 
-A submission starts from one of two bases: ``WRONG`` (every function returns plausible but wrong values, so any
-point it gets is undeserved) or ``HONEST`` (the reference solutions, so it must keep every automatic point
-whatever else its notebook does). The attack adds a cell, replaces a function, drops files beside the notebook
-or breaks the file itself.
+Lab 00 (English) holds the attacks on the grading pipeline itself; lab 05 (Spanish) the attacks whose outcome
+depends on what the lab's functions take and return (three gradients each, from several arrays that a function could
+write into). A submission starts from one of two bases: the lab's wrong base (every function returns plausible but
+wrong values, so any point it gets is undeserved) or honest (the reference solutions, so it must keep every
+automatic point whatever else its notebook does). The attack adds a cell, replaces a function, drops files beside
+the notebook or breaks the file itself.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Callable
+
+from gradcourse.grading import pitfalls
 
 WRONG = {
     "softmax": "def softmax(z):\n    return np.ones_like(z) / np.shape(z)[-1]\n",
@@ -27,7 +33,7 @@ NOT_GRADED = "not-graded"  # no grade at all: listed by the CLI, which exits non
 class Attack:
     name: str
     base: str  # "wrong" or "honest"
-    expect: str  # ZERO: no automatic point; FULL: every automatic point; or "lose:<stub>"
+    expect: str  # ZERO: no automatic point; FULL: every automatic point; or lose(...): all but those checks' points
     cell: str = ""  # added right after the set-up cell
     repeat: int = 1  # how many copies of that cell
     replace: dict = field(default_factory=dict)  # stub -> source
@@ -40,6 +46,12 @@ class Attack:
     patch_meta: dict = field(default_factory=dict)  # grade_id -> keys merged into that cell's nbgrader metadata
     delete: tuple = ()  # grade_ids of cells removed from the notebook
     duplicate: str = ""  # grade_id of a cell copied, metadata and all, right below itself (as Jupyter's copy does)
+    build: Callable[[], dict] | None = None  # computes more of `replace` when the class is built (it costs time)
+
+
+def lose(*names: str) -> str:
+    """The outcome of an attack that loses exactly the points of these stubs (all their checks) or checks."""
+    return "lose:" + ",".join(names)
 
 
 ATTACKS = [
@@ -218,3 +230,295 @@ ATTACKS += [
 # Honest students graded in the same batch as the attackers, spread among them (sorted ids share processes):
 # each must keep exactly the score it gets alone.
 CONTROLS = [f"x-{letter}-honest-control" for letter in "cmsz"]
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One red-team class: a released assignment, its wrong base, its attackers and its honest students."""
+
+    assignment: str  # as released, e.g. "lab00-en"
+    wrong: dict  # stub -> plausible wrong source: the base of the attacks that must not earn a point
+    attacks: list
+    honest: dict  # students graded alone before the attackers: id -> {stub: source} over the lab's solution
+    controls: dict  # honest students graded among the attackers (sorted ids share processes), likewise
+    batch_seconds: float  # its share of the stated bound for the attackers' batch (every class's, in one run)
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.assignment.split('-')[0]}.ipynb"
+
+
+# Each class's share of the attackers' batch: what the test limits allow each misbehaving notebook, with room for a
+# loaded machine (measured for lab 00 alone: about 210 s on 2 cores). A grader that hung on one submission would
+# blow it.
+LAB00 = Lab("lab00-en", WRONG, ATTACKS, {"h-ana": {}, "h-bruno": {}}, {c: {} for c in CONTROLS}, 900)
+
+
+# == lab 05, in Spanish: the attacks whose outcome depends on the lab's functions ===============================
+# layernorm_backward and attention_backward take several arrays and return three gradients each: more to lie about
+# (three arrays, their shapes and dtypes) and more arrays to write into.
+
+LN, ATTN = "layernorm_backward", "attention_backward"
+
+WRONG_LAB05 = {
+    # the normalisation taken for a constant (no mean or variance term), x for xhat, a mean for a sum
+    LN: "def layernorm_backward(x, gamma, dy, eps=1e-5):\n"
+        "    leading = tuple(range(x.ndim - 1))\n"
+        "    r = 1.0 / np.sqrt(x.var(axis=-1, keepdims=True) + eps)\n"
+        "    return gamma * dy * r, (dy * x).sum(axis=leading), dy.mean(axis=leading)\n",
+    # the softmax forgotten: dS = dP, and uniform weights for dV
+    ATTN: "def attention_backward(Q, K, V, dO, causal=False):\n"
+          "    scale = 1.0 / np.sqrt(Q.shape[-1])\n"
+          "    dS = dO @ np.swapaxes(V, -1, -2) * scale\n"
+          "    dV = np.broadcast_to(dO.mean(axis=-2, keepdims=True), V.shape).copy()\n"
+          "    return dS @ K, np.swapaxes(dS, -1, -2) @ Q, dV\n",
+}
+SIGNATURE = {LN: "x, gamma, dy, eps=1e-5", ATTN: "Q, K, V, dO, causal=False"}
+ARGS = {LN: "x, gamma, dy, eps", ATTN: "Q, K, V, dO, causal"}
+
+
+def _renamed(stub: str, source: str, name: str) -> str:
+    return source.replace(f"def {stub}(", f"def {name}(", 1)
+
+
+def on_wrong(stub: str, body: str) -> str:
+    """`stub` with this body, which may call `wrong_<stub>` (the wrong base under another name)."""
+    return (_renamed(stub, WRONG_LAB05[stub], f"wrong_{stub}") + f"\n\ndef {stub}({SIGNATURE[stub]}):\n" + body)
+
+
+def on_right(stub: str, body: str) -> str:
+    """`stub` with this body, which may call `right_<stub>` (the lab's solution under another name)."""
+    return (_renamed(stub, pitfalls.SOLUTION[stub], f"right_{stub}") + f"\n\ndef {stub}({SIGNATURE[stub]}):\n"
+            + body)
+
+
+IMPOSTOR = '''
+class Impostor:
+    """Says it is a float64 ndarray of the right shape that equals anything; as numbers, it is the wrong base."""
+
+    __array_priority__ = 10**6
+    __hash__ = None
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+        self.shape, self.ndim, self.size, self.dtype = (self.values.shape, self.values.ndim, self.values.size,
+                                                        self.values.dtype)
+
+    @property
+    def __class__(self):
+        return np.ndarray
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values
+
+    def __eq__(self, other):
+        return np.ones(self.shape, dtype=bool)
+
+    def __ne__(self, other):
+        return np.zeros(self.shape, dtype=bool)
+
+    def __sub__(self, other):
+        return np.zeros(self.shape)
+
+    __rsub__ = __sub__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.zeros(self.shape)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return True
+'''
+
+BOOM = '''
+class Boom:
+    """Says it is an ndarray; every way of reading it raises what `except Exception` does not catch."""
+
+    __hash__ = None
+
+    @property
+    def __class__(self):
+        return np.ndarray
+
+    def __array__(self, dtype=None, copy=None):
+        raise KeyboardInterrupt
+
+    def __eq__(self, other):
+        raise SystemExit(0)
+
+    def __len__(self):
+        raise GeneratorExit
+
+    def __iter__(self):
+        raise SystemExit(1)
+
+    def __repr__(self):
+        raise SystemExit(2)
+'''
+
+BORROW = '''
+import glob, os, sys
+
+borrowed = []
+import gradcourse.grading.reference as stand_in  # what the course puts in place of its package
+borrowed.append(stand_in)
+# the real package, once the finder of the stand-ins is out of the way
+sys.meta_path = [finder for finder in sys.meta_path if type(finder).__name__ != "CourseStub"]
+for name in [m for m in sys.modules if m == "gradcourse" or m.startswith("gradcourse.")]:
+    del sys.modules[name]
+try:
+    import gradcourse.grading.reference as real
+    borrowed.append(real)
+except Exception as exc:
+    print("no import:", type(exc).__name__, exc)
+# its file, wherever a copy can be read: beside the grader's own files, on sys.path, where an editable install points
+roots = {p for p in sys.path if p}
+if "wire" in sys.modules:
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["wire"].__file__))))
+for module in list(sys.modules.values()):
+    if isinstance(getattr(module, "MAPPING", None), dict):
+        roots.update(os.path.dirname(str(p)) for p in module.MAPPING.values())
+for root in sorted(roots):
+    for path in glob.glob(f"{root}/gradcourse/grading/reference.py") + glob.glob(f"{root}/grading/reference.py"):
+        copy = type(sys)("copy")
+        copy.np = np
+        try:
+            exec(open(path).read().replace("from . import fd", "fd = None"), copy.__dict__)
+        except Exception as exc:
+            print(path, type(exc).__name__)
+            continue
+        borrowed.append(copy)
+print("borrowed from:", [getattr(b, "__file__", b.__name__) for b in borrowed])
+
+
+def borrow(stub, *args):
+    for module in borrowed:
+        try:
+            out = getattr(module, stub)(*args)
+        except Exception:
+            continue
+        if out is not None:
+            return out
+    return None
+'''
+
+SNOOP = '''
+import glob, os, sys
+
+here = os.path.dirname(os.path.abspath(sys.modules["wire"].__file__)) if "wire" in sys.modules else "/tmp"
+wanted = ["../../source/*/*.ipynb", "../../../source/*/*.ipynb", "../../.gradcourse-secret",
+          "../../../.gradcourse-secret", "/input/*", f"{here}/../grading/checks/lab05.py",
+          f"{here}/../../grader/.gradcourse-secret", f"{here}/../../grader/source/*/*.ipynb"]
+for top in ("/tmp", "/work", "/root", "/home", "/srv", "/opt", "/run", "/var"):
+    wanted += [top + "/*" * depth + "/.gradcourse-secret" for depth in range(4)]
+    wanted += [top + "/*" * depth + "/source/lab05-*/lab05.ipynb" for depth in range(3)]
+for pattern in wanted:
+    for path in glob.glob(pattern):
+        try:
+            print(path, open(path).read()[:3000])
+        except OSError as exc:
+            print(path, exc)
+'''
+
+INPUT_KEY = '''
+import hashlib
+
+
+def input_key(args):
+    """A hash of the arguments: each array's dtype, shape and bytes, or the repr of anything else."""
+    digest = hashlib.sha256()
+    for a in args:
+        if isinstance(a, np.ndarray):
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+        else:
+            digest.update(repr(a).encode())
+    return digest.hexdigest()
+'''
+
+
+@functools.cache
+def public_answers() -> dict:
+    """layernorm_backward and attention_backward that look their answer up in a table of every public input of the
+    lab's checks, keyed on the arguments' bytes (as they arrive over the grader's channel), and are the wrong base
+    on anything else: right on all the inputs a learner can see, wrong on their hidden ones. The table is what the
+    reference answers when the checks run with the public seed, as a learner could record it from the self-checks."""
+    import numpy as np
+
+    from gradcourse.grading import reference
+    from gradcourse.grading.checks import PUBLIC_SEED, checks_for, run_check
+
+    keys = {"np": np}
+    exec(INPUT_KEY, keys)  # noqa: S102 - the key the attacker's notebook computes, computed the same way here
+    table = {}
+
+    def recorder(stub):
+        def record(*args):
+            out = getattr(reference, stub)(*args)
+            table[keys["input_key"](args)] = [(g.shape, np.asarray(g, dtype="<f8").tobytes().hex()) for g in out]
+            return out
+        record.__name__ = stub
+        return record
+
+    for stub in (LN, ATTN):
+        for check in checks_for(stub):
+            assert run_check(check.name, recorder(stub), PUBLIC_SEED).passed, check.name
+    lookup = INPUT_KEY + f"\nANSWERS = {table!r}\n" + (
+        "\n\ndef answer(args):\n    hit = ANSWERS.get(input_key(args))\n"
+        "    return hit and tuple(np.frombuffer(bytes.fromhex(h), '<f8').reshape(s).copy() for s, h in hit)\n\n\n")
+    # *args: the key is that of the arguments as the checks pass them (eps given or not)
+    return {stub: (lookup if stub == LN else "") + _renamed(stub, WRONG_LAB05[stub], f"wrong_{stub}")
+            + f"\n\ndef {stub}(*args):\n    return answer(args) or wrong_{stub}(*args)\n"
+            for stub in (LN, ATTN)}
+
+
+ATTACKS_LAB05 = [
+    # -- rewriting the world the tests run in: the comparisons the checks would use ---------------------------
+    Attack("patch-comparisons", "wrong", ZERO, cell=(
+        "import numpy.testing as nt\n"
+        "np.allclose = np.array_equal = np.array_equiv = lambda *a, **k: True\n"
+        "np.isclose = lambda a, b, *r, **k: np.ones(np.shape(a), dtype=bool)\n"
+        "np.isfinite = lambda a, *r, **k: np.ones(np.shape(a), dtype=bool)\n"
+        "nt.assert_allclose = nt.assert_array_equal = nt.assert_array_almost_equal = lambda *a, **k: None\n")),
+    # -- lying return values: three gradients to lie about ----------------------------------------------------
+    Attack("array-impostor", "wrong", ZERO, cell=IMPOSTOR, replace={
+        stub: on_wrong(stub, f"    return tuple(Impostor(g) for g in wrong_{stub}({ARGS[stub]}))\n")
+        for stub in (LN, ATTN)}),
+    Attack("raising-array-protocol", "honest", lose(ATTN), cell=BOOM, replace={
+        ATTN: "def attention_backward(Q, K, V, dO, causal=False):\n    return Boom(), Boom(), Boom()\n"}),
+    Attack("exotic-dtypes", "honest", lose(LN, ATTN), replace={  # values right, dtypes np.allclose accepts
+        LN: on_right(LN, f"    return tuple(g.astype(np.complex128) for g in right_{LN}({ARGS[LN]}))\n"),
+        ATTN: on_right(ATTN, f"    return tuple(g.astype(np.longdouble) for g in right_{ATTN}({ARGS[ATTN]}))\n")}),
+    # values right, shapes that broadcast against the expected ones: (1, D) for (D,), a leading axis of size 1
+    Attack("broadcastable-shapes", "honest", lose(f"{LN}.params", f"{LN}.leading_axes", f"{LN}.eps",
+                                                  f"{LN}.no_mutation", ATTN), replace={
+        LN: on_right(LN, f"    dx, dgamma, dbeta = right_{LN}({ARGS[LN]})\n"
+                         "    return dx, dgamma.reshape(1, -1), dbeta.reshape(1, -1)\n"),
+        ATTN: on_right(ATTN, f"    return tuple(g[np.newaxis] for g in right_{ATTN}({ARGS[ATTN]}))\n")}),
+    Attack("huge-outputs", "honest", lose(LN), replace={  # views of 2**40 entries that take no memory here
+        LN: on_right(LN, f"    dx, dgamma, dbeta = right_{LN}({ARGS[LN]})\n"
+                         "    return (np.broadcast_to(dx[..., None], dx.shape + (2**40,)),\n"
+                         "            np.broadcast_to(dgamma, (2**40,) + dgamma.shape), dbeta)\n")}),
+    # -- the arguments: written into so that zero becomes the right answer ----------------------------------------
+    Attack("zero-the-upstream", "wrong", ZERO, replace={
+        LN: "def layernorm_backward(x, gamma, dy, eps=1e-5):\n    dy[...] = 0.0\n"
+            "    return np.zeros(x.shape), np.zeros(x.shape[-1]), np.zeros(x.shape[-1])\n",
+        ATTN: "def attention_backward(Q, K, V, dO, causal=False):\n    dO[...] = 0.0\n    V[...] = 0.0\n"
+              "    return np.zeros(Q.shape), np.zeros(K.shape), np.zeros(V.shape)\n"}),
+    # -- answers from elsewhere: the course's reference, its hidden checks, a table of the public inputs ----------
+    Attack("borrow-the-reference", "wrong", ZERO, cell=BORROW, replace={
+        stub: on_wrong(stub, f"    return borrow('{stub}', {ARGS[stub]}) or wrong_{stub}({ARGS[stub]})\n")
+        for stub in (LN, ATTN)}),
+    Attack("read-hidden-checks", "wrong", ZERO, cell=SNOOP),
+    Attack("public-answers-table", "wrong", ZERO, build=public_answers),
+]
+
+LAB05 = Lab(
+    "lab05-es", WRONG_LAB05, ATTACKS_LAB05,
+    honest={"h-ana": {}, "h-bruno": {LN: pitfalls.HONEST[LN]["jacobian_rows"],
+                                     ATTN: pitfalls.HONEST[ATTN]["loop_over_heads"]}},
+    controls={"x-c-honest-control": {},
+              "x-s-honest-control": {LN: pitfalls.HONEST[LN]["flat_rows"],
+                                     ATTN: pitfalls.HONEST[ATTN]["rowdot_from_output"]}},
+    batch_seconds=300)  # measured: about 60 s for its 13 submissions on 2 loaded cores
+
+LABS = [LAB00, LAB05]

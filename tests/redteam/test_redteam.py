@@ -1,11 +1,12 @@
-"""A red-team class through the real commands, hardened: no undeserved point, nothing else touched.
+"""Red-team classes through the real commands, hardened: no undeserved point, nothing else touched.
 
-Honest students are graded first, alone, with `nbgrader autograde`; then every attacker, with honest controls
-among them, through the course's own `autograde --jobs 2`. Each attacker's automatic score must be what its attack
-deserves (see attacks.py), the honest students' gradebook rows must be byte-for-byte what they were, the controls
-must keep the score an honest student gets alone, every submission must end within its budget, submissions that
-cannot be graded must be listed (and the command must say so in its exit status), and feedback must stay small,
-inert and free of hidden tests.
+The classes (lab 00 in English, lab 05 in Spanish: see attacks.py) share one course folder and are graded as an
+instructor grades a course: honest students first, alone, with `nbgrader autograde`; then every attacker of every
+class, with honest controls among them, in one run of the course's own `autograde --jobs 2`. Each attacker's
+automatic score must be what its attack deserves, the honest students' gradebook rows must be byte-for-byte what
+they were, the controls must keep the score an honest student gets alone, every submission must end within its
+budget, submissions that cannot be graded must be listed (and the command must say so in its exit status), and
+feedback must stay small, inert and free of hidden tests and of the course secret.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from gradcourse.grading.checks import checks_for
+from gradcourse.grading.checks import CHECKS, checks_for, run_check
+from gradcourse.grading.context import PUBLIC_SEED, seed_for
 from gradcourse.scoring import course as nbgrader_course
 
-from .attacks import ATTACKS, CONTROLS, FULL, NOT_GRADED, WRONG, ZERO, Attack
+from .attacks import FULL, LABS, NOT_GRADED, ZERO, Attack, Lab, public_answers
 
 ROOT = Path(__file__).resolve().parents[2]
-ASSIGNMENT = "lab00-en"
-HONEST = ["h-ana", "h-bruno"]
 CONTROL = "x-control"  # the wrong base with no attack: what wrong code earns honestly (e.g. not mutating input)
 # Small limits so that each misbehaving notebook costs seconds, not minutes.
 SUBMISSION_SECONDS = 30
@@ -44,32 +45,41 @@ c.SandboxedGrading.submission_seconds = {SUBMISSION_SECONDS}
 # Past its budget a submission still pays for nbgrader's own work and the sandbox's start.
 SUBMISSION_BOUND = SUBMISSION_SECONDS + 30
 NOTEBOOK_BYTES = 3_000_000
-GRADED_LINE = re.compile(r"autograded (\S+) lab00-en in ([0-9.]+) s")
-# The stated bound for the whole attacker batch: what the limits above allow each misbehaving notebook, with room
-# for a loaded machine (measured: about 210 s on 2 cores). A grader that hung on one submission would blow it.
-BATCH_SECONDS = 900
 FEEDBACK_BYTES = 2_000_000
+HONEST = sorted({student for lab in LABS for student in lab.honest})
+# Tests of one class's outcomes run once per class.
+each_lab = pytest.mark.parametrize("lab", LABS, ids=[lab.assignment for lab in LABS])
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     return nbgrader_course.run(course, *args, timeout=1800)
 
 
-def solution_sources(course: Path) -> dict[str, str]:
+def course_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args], env=env,
+                          capture_output=True, text=True, timeout=1800)
+
+
+def solution_sources(course: Path, lab: Lab) -> dict[str, str]:
     """The reference solutions as a learner would hand them in (without the solution markers)."""
-    nb = nbformat.read(course / "source" / ASSIGNMENT / "lab00.ipynb", as_version=4)
+    nb = nbformat.read(course / "source" / lab.assignment / lab.notebook, as_version=4)
     markers = ("### BEGIN SOLUTION", "### END SOLUTION")
     return {c.metadata["nbgrader"]["grade_id"]: "".join(line for line in c.source.splitlines(True)
                                                         if not any(m in line for m in markers))
             for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
-def build_submission(course: Path, student: str, attack=None) -> None:
-    folder = course / "submitted" / student / ASSIGNMENT
+def build_submission(course: Path, lab: Lab, student: str, attack=None, honest: dict | None = None) -> None:
+    """`student`'s notebook: the lab's solution with `honest` implementations in place of some of it, or the
+    base `attack` names with what the attack changes."""
+    folder = course / "submitted" / student / lab.assignment
     folder.mkdir(parents=True)
-    nb = nbformat.read(course / "release" / ASSIGNMENT / "lab00.ipynb", as_version=4)
-    base = WRONG if attack is not None and attack.base == "wrong" else solution_sources(course)
-    sources = {**base, **(attack.replace if attack else {})}
+    nb = nbformat.read(course / "release" / lab.assignment / lab.notebook, as_version=4)
+    base = lab.wrong if attack is not None and attack.base == "wrong" else solution_sources(course, lab)
+    sources = {**base, **(honest or {})}
+    if attack is not None:
+        sources.update({**attack.replace, **(attack.build() if attack.build else {})})
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution") and gid in sources:
@@ -94,7 +104,7 @@ def build_submission(course: Path, student: str, attack=None) -> None:
         nb.metadata["kernelspec"] = attack.kernelspec
     if attack is not None and attack.delete:
         nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in attack.delete]
-    target = folder / "lab00.ipynb"
+    target = folder / lab.notebook
     if attack is not None and attack.name == "lone-surrogate":  # valid JSON, not valid UTF-8 once decoded
         target.write_text(nbformat.writes(nb).replace("SURROGATE", "\\ud800"))
     elif attack is not None and attack.link_to:
@@ -124,48 +134,78 @@ def rows_of(db: Path, students: list[str]) -> bytes:
                           default=str).encode()
 
 
-def auto_scores(db: Path) -> dict[str, float]:
+def auto_scores(db: Path, lab: Lab) -> dict[str, float]:
+    """{student: automatic points} in this class's assignment."""
     with sqlite3.connect(db) as con:
         rows = con.execute(
             "select sa.student_id, sum(coalesce(g.auto_score, 0)) from grade g "
             "join submitted_notebook n on g.notebook_id = n.id join submitted_assignment sa on n.assignment_id = sa.id "
-            "join grade_cells gc on g.cell_id = gc.id where gc.cell_type = 'code' group by 1").fetchall()
+            "join assignment a on sa.assignment_id = a.id "
+            "join grade_cells gc on g.cell_id = gc.id where gc.cell_type = 'code' and a.name = ? group by 1",
+            (lab.assignment,)).fetchall()
     return {student: score for student, score in rows}
 
 
-def check_points(db: Path) -> tuple[float, dict[str, float]]:
-    """Automatic points in all, and those of each function's checks."""
+def total_points(db: Path, lab: Lab) -> float:
+    """The automatic points of this class's assignment."""
     with sqlite3.connect(db) as con:
-        total = con.execute("select sum(max_score) from grade_cells where cell_type = 'code'").fetchone()[0]
-    return total, {stub: sum(c.points for c in checks_for(stub)) for stub in WRONG}
+        return con.execute(
+            "select sum(gc.max_score) from grade_cells gc join base_cell bc on gc.id = bc.id "
+            "join notebook n on bc.notebook_id = n.id join assignment a on n.assignment_id = a.id "
+            "where gc.cell_type = 'code' and a.name = ?",
+            (lab.assignment,)).fetchone()[0]
+
+
+def points_of(names: str) -> float:
+    """The points of these stubs (every check of each) and checks, as an attack's expected loss names them."""
+    points = 0.0
+    for name in names.split(","):
+        checks = [CHECKS[name]] if name in CHECKS else checks_for(name)
+        assert checks, f"{name!r} is neither a check nor a function with checks"
+        points += sum(c.points for c in checks)
+    return points
+
+
+def graded_times(lab: Lab, out: str) -> dict[str, float]:
+    """{student: seconds} of every submission of this class that the CLI reports as autograded."""
+    line = re.compile(rf"autograded (\S+) {re.escape(lab.assignment)} in ([0-9.]+) s")
+    return {student: float(t) for student, t in line.findall(out)}
+
+
+def not_graded_listed(lab: Lab, out: str) -> set[str]:
+    listed = out.split("NOT GRADED", 1)[-1] if "NOT GRADED" in out else ""
+    return set(re.findall(rf"^  (x-\S+) {re.escape(lab.assignment)}: ", listed, re.M))
 
 
 @pytest.fixture(scope="module")
 def red_team(tmp_path_factory):
     course = tmp_path_factory.mktemp("redteam")
-    shutil.copytree(ROOT / "grader" / "source", course / "source")
+    for lab in LABS:
+        shutil.copytree(ROOT / "grader" / "source" / lab.assignment, course / "source" / lab.assignment)
     config = (ROOT / "grader" / "nbgrader_config.py").read_text()
     if "harden(c)" not in config:  # the course config already calls it; a copy made before that still gets it
         config += "\nfrom gradcourse.scoring.config import harden\nharden(c)\n"
     (course / "nbgrader_config.py").write_text(config + TEST_LIMITS)
-    release = nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    assert release.returncode == 0, release.stdout[-3000:]
-    for student in HONEST:
-        build_submission(course, student)
-    for attack in ATTACKS:
-        build_submission(course, f"x-{attack.name}", attack)
-    build_submission(course, CONTROL, Attack("control", "wrong", ZERO))
-    for control in CONTROLS:
-        build_submission(course, control)
-    everyone = [*HONEST, CONTROL, *CONTROLS, *(f"x-{a.name}" for a in ATTACKS)]
+    release = course_cli(course, "release")  # every class's assignment, in one nbgrader run
+    assert release.returncode == 0, release.stdout[-3000:] + release.stderr[-3000:]
+    everyone = set()
+    for lab in LABS:
+        for student, honest in lab.honest.items():
+            build_submission(course, lab, student, honest=honest)
+        for attack in lab.attacks:
+            build_submission(course, lab, f"x-{attack.name}", attack)
+        build_submission(course, lab, CONTROL, Attack("control", "wrong", ZERO))
+        for control, honest in lab.controls.items():
+            build_submission(course, lab, control, honest=honest)
+        everyone |= {*lab.honest, CONTROL, *lab.controls, *(f"x-{a.name}" for a in lab.attacks)}
     roster = course / "students.csv"
-    roster.write_text("id\n" + "".join(f"{s}\n" for s in everyone))
+    roster.write_text("id\n" + "".join(f"{s}\n" for s in sorted(everyone)))
     assert nbgrader(course, "db", "student", "import", str(roster)).returncode == 0
-    first = nbgrader(course, "autograde", ASSIGNMENT, "--student=h-*")
+    first = nbgrader(course, "autograde", "--CourseDirectory.assignment_id=*", "--student=h-*")
     assert first.returncode == 0, first.stdout[-3000:]
     before = rows_of(course / "gradebook.db", HONEST)
     started = time.perf_counter()
-    batch = course_cli(course, "autograde", ASSIGNMENT, "--jobs", "2", "--student", "x-*")
+    batch = course_cli(course, "autograde", "--jobs", "2", "--student", "x-*")
     seconds = time.perf_counter() - started
     feedback = course_cli(course, "feedback")
     summary = course_cli(course, "summary")
@@ -173,23 +213,19 @@ def red_team(tmp_path_factory):
             "summary": summary}
 
 
-def course_cli(course: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "gradcourse.instructor", "--course", str(course), *args], env=env,
-                          capture_output=True, text=True, timeout=1800)
+@each_lab
+def test_honest_students_keep_full_marks(red_team, lab):
+    total = total_points(red_team["course"] / "gradebook.db", lab)
+    scores = auto_scores(red_team["course"] / "gradebook.db", lab)
+    assert total > 0 and all(scores[s] == total for s in lab.honest), scores
 
 
-def test_honest_students_keep_full_marks(red_team):
-    total, _ = check_points(red_team["course"] / "gradebook.db")
-    scores = auto_scores(red_team["course"] / "gradebook.db")
-    assert total > 0 and all(scores[s] == total for s in HONEST), scores
-
-
-@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_each_attack_gets_what_it_deserves(red_team, attack):
+@pytest.mark.parametrize("lab, attack", [(lab, a) for lab in LABS for a in lab.attacks],
+                         ids=[f"{lab.assignment}-{a.name}" for lab in LABS for a in lab.attacks])
+def test_each_attack_gets_what_it_deserves(red_team, lab, attack):
     db = red_team["course"] / "gradebook.db"
-    total, per_stub = check_points(db)
-    scores = auto_scores(db)
+    total = total_points(db, lab)
+    scores = auto_scores(db, lab)
     score = scores.get(f"x-{attack.name}", 0.0)
     if attack.expect in (ZERO, NOT_GRADED):
         assert scores[CONTROL] < total / 4
@@ -197,29 +233,31 @@ def test_each_attack_gets_what_it_deserves(red_team, attack):
     elif attack.expect == FULL:
         assert score == total, f"{attack.name} lost points: {score}/{total}"
     else:
-        stub = attack.expect.split(":")[1]
-        assert score == total - per_stub[stub], f"{attack.name}: {score}, expected {total - per_stub[stub]}"
+        deserved = total - points_of(attack.expect.split(":", 1)[1])
+        assert score == deserved, f"{attack.name}: {score}, expected {deserved}"
 
 
 def test_what_could_not_be_graded_is_listed_and_the_exit_status_says_so(red_team):
     out = red_team["batch"].stdout
-    listed = set(re.findall(r"^  (x-\S+) lab00-en: ", out.split("NOT GRADED", 1)[-1], re.M)) if "NOT GRADED" in out \
-        else set()
-    expected = {f"x-{a.name}" for a in ATTACKS if a.expect == NOT_GRADED}
-    assert listed == expected, out[-3000:]
-    assert red_team["batch"].returncode == 1, out[-3000:]
-    graded = {student for student, _ in GRADED_LINE.findall(out)}
-    assert not graded & expected, "a submission that was not graded was counted as autograded"
+    expected = {lab.assignment: {f"x-{a.name}" for a in lab.attacks if a.expect == NOT_GRADED} for lab in LABS}
+    assert {lab.assignment: not_graded_listed(lab, out) for lab in LABS} == expected, out[-3000:]
+    assert red_team["batch"].returncode == (1 if any(expected.values()) else 0), out[-3000:]
+    for lab in LABS:
+        assert not set(graded_times(lab, out)) & expected[lab.assignment], \
+            "a submission that was not graded was counted as autograded"
 
 
-def test_honest_controls_in_the_attackers_batch_keep_their_solo_score(red_team):
-    total, _ = check_points(red_team["course"] / "gradebook.db")
-    scores = auto_scores(red_team["course"] / "gradebook.db")
-    assert {c: scores.get(c) for c in CONTROLS} == {c: total for c in CONTROLS}, red_team["batch"].stdout[-3000:]
+@each_lab
+def test_honest_controls_in_the_attackers_batch_keep_their_solo_score(red_team, lab):
+    total = total_points(red_team["course"] / "gradebook.db", lab)
+    scores = auto_scores(red_team["course"] / "gradebook.db", lab)
+    assert {c: scores.get(c) for c in lab.controls} == {c: total for c in lab.controls}, \
+        red_team["batch"].stdout[-3000:]
 
 
-def test_every_submission_ends_within_its_budget(red_team):
-    times = {student: float(t) for student, t in GRADED_LINE.findall(red_team["batch"].stdout)}
+@each_lab
+def test_every_submission_ends_within_its_budget(red_team, lab):
+    times = graded_times(lab, red_team["batch"].stdout)
     assert times and max(times.values()) < SUBMISSION_BOUND, sorted(times.items(), key=lambda kv: -kv[1])[:5]
 
 
@@ -237,19 +275,24 @@ def test_other_students_gradebook_rows_are_unchanged(red_team):
 
 
 def test_the_batch_finishes_within_its_bound(red_team):
-    assert red_team["seconds"] < BATCH_SECONDS, f"{red_team['seconds']:.0f} s"
+    bound = sum(lab.batch_seconds for lab in LABS)
+    assert red_team["seconds"] < bound, f"{red_team['seconds']:.0f} s"
 
 
-def test_feedback_is_small_and_has_no_hidden_tests(red_team):
-    pages = list((red_team["course"] / "feedback").rglob("*.html"))
-    graded = [a for a in ATTACKS if a.expect != NOT_GRADED]
+@each_lab
+def test_feedback_is_small_and_has_no_hidden_tests(red_team, lab):
+    pages = list((red_team["course"] / "feedback").glob(f"*/{lab.assignment}/*.html"))
+    graded = [a for a in lab.attacks if a.expect != NOT_GRADED]
+    secret = (red_team["course"] / nbgrader_course.SECRET_FILE).read_text().strip()
     assert red_team["feedback"].returncode == 0, red_team["feedback"].stdout[-3000:]
-    assert len(pages) >= len(HONEST) + 1 + len(CONTROLS) + len(graded)
+    assert len(pages) >= len(lab.honest) + 1 + len(lab.controls) + len(graded)
+    assert len(secret) >= 32
     for page in pages:
         html = page.read_text(errors="replace")
         assert page.stat().st_size < FEEDBACK_BYTES, f"{page}: {page.stat().st_size} bytes"
         assert "BEGIN HIDDEN TESTS" not in html and "hidden=True" not in html, page
         assert "BEGIN SOLUTION" not in html, page
+        assert secret not in html, page
         assert not live_learner_script(html), page
 
 
@@ -278,7 +321,20 @@ def live_learner_script(html: str) -> list[str]:
     return [part for part in parser.found if "PWNED" in part or "document.title" in part]
 
 
-def test_a_broken_submission_does_not_stop_the_batch(red_team):
-    scores = auto_scores(red_team["course"] / "gradebook.db")
-    graded = {f"x-{a.name}" for a in ATTACKS if a.expect != NOT_GRADED}
+@each_lab
+def test_a_broken_submission_does_not_stop_the_batch(red_team, lab):
+    scores = auto_scores(red_team["course"] / "gradebook.db", lab)
+    graded = {f"x-{a.name}" for a in lab.attacks if a.expect != NOT_GRADED}
     assert graded <= set(scores), graded - set(scores)
+
+
+def test_the_public_answers_table_passes_every_public_check_and_no_hidden_one():
+    """The attack `public-answers-table` is a real threat: graded on the public inputs alone, it would get every
+    point of lab 05. Run here, in this process, on the same functions the attacker's notebook defines."""
+    namespace = {"np": np}
+    for source in public_answers().values():
+        exec(source, namespace)  # noqa: S102 - the test's own attack code
+    for check in [*checks_for("layernorm_backward"), *checks_for("attention_backward")]:
+        student = namespace[check.stub]
+        assert run_check(check.name, student, PUBLIC_SEED).passed, check.name
+        assert not run_check(check.name, student, seed_for("x-public-answers-table")).passed, check.name
