@@ -185,7 +185,7 @@ def large_scores(rng, q_shape, k_shape, big=LARGE_LOGIT):
     sign; in every head the first two query rows at opposite signs), with a spread of a few units within a row.
 
     Returns (Q, K, K0). Every query has a component b_i u and every key of K is K0's plus t u, for one unit vector u
-    orthogonal to the rest of both (b_i and t of size sqrt(big), so that neither side is huge): the scores of
+    orthogonal to the rest of both (b_i small, t large: see below): the scores of
     (Q, K) and of (Q, K0) differ by one constant per row, b_i t / sqrt(d). Same softmax, hence the same dQ, dK and
     dV (the rows of dS sum to zero). (Q, K0) has moderate scores, where centred differences are accurate; (Q, K) is
     where a softmax without each row's own maximum overflows, or, with one maximum for a whole head, underflows to
@@ -199,6 +199,9 @@ def large_scores(rng, q_shape, k_shape, big=LARGE_LOGIT):
     offset = rng.uniform(0.3 * big, big, rows_shape) * rng.choice([-1.0, 1.0], rows_shape)
     if q_shape[-2] >= 2:
         offset[..., 0], offset[..., 1] = np.abs(offset[..., 0]), -np.abs(offset[..., 1])
-    root = np.sqrt(big)
-    Q = Q0 + (offset / root)[..., None] * u          # <Q_i, root sqrt(d) u> / sqrt(d) = offset_i
-    return Q, K0 + root * np.sqrt(d) * u, K0
+    # The queries' share stays small (b_i up to big ** 0.25) and the keys' large (t = big ** 0.75 sqrt(d)): dK is
+    # differenced at K0 with these queries, and the error of centred differences grows with the cube of b_i
+    # (b_i of size sqrt(big) put it near 1e-6 for one student in sixteen, above the tolerance).
+    scale = big ** 0.75
+    Q = Q0 + (offset / scale)[..., None] * u          # <Q_i, scale sqrt(d) u> / sqrt(d) = offset_i
+    return Q, K0 + scale * np.sqrt(d) * u, K0

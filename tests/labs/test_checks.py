@@ -85,6 +85,22 @@ def test_reference_passes_every_check_in_both_languages():
             assert r.passed and r.points == c.points and r.message == c.title[lang]
 
 
+def test_no_student_s_hidden_inputs_make_the_grader_doubt_itself():
+    """Each check confirms its reference against centred differences on every input it draws; where that fails
+    for one student's draws, the submission cannot be graded (a GraderFault). Over many students' seeds every
+    honest implementation passes and nothing faults: the draws keep the differences accurate."""
+    faults = []
+    for c in checks.CHECKS.values():
+        honest = [getattr(reference, c.stub), *(pitfalls.load(c.stub, src)
+                                                for src in pitfalls.implementations()[c.stub]["honest"].values())]
+        for i in range(64):
+            fn = honest[i % len(honest)]
+            r = checks.run_check(c.name, fn, seed_for(f"student-{i}"), "en")
+            if r.fault or not r.passed:
+                faults.append((c.name, i, r.fault or r.message[:160]))
+    assert not faults, faults[:5]
+
+
 def test_stub_is_reported_as_not_implemented():
     def softmax(z):
         raise NotImplementedError()

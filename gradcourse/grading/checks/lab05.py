@@ -17,8 +17,8 @@ from ..compare import expect_sequence, fmt
 from .core import BIG, check, expect_gradient, learner_array, run
 
 # The stability draws put scores near ±LARGE_LOGIT. Scores of size 1e4 carry rounding errors near 1e-12, which the
-# queries and keys of size 1e2 (draws.large_scores) multiply: two honest implementations, or one and the reference,
-# then differ by up to about 1e-10, so this check compares to a looser tolerance than EXACT_TOL.
+# keys of size 1e3 (draws.large_scores) multiply: two honest implementations, or one and the reference, then differ
+# by up to about 1e-10, so this check compares to a looser tolerance than EXACT_TOL.
 STABLE_TOL = 1e-8
 
 
