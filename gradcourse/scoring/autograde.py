@@ -209,9 +209,10 @@ class SandboxedGrading(NbGraderPreprocessor):
             tests = [cell for cell in nb.cells if is_test_cell(cell)]
             for cell in tests:
                 cell.outputs = self._verdict(cell, learner, lang, hidden_seed)
-        self.log.info("Ran %d cells and scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells lost)",
+        peak = f", learner's peak memory {learner.peak_kb / 1024:.0f} MB" if learner.peak_kb else ""
+        self.log.info("Ran %d cells and scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells lost%s)",
                       len(cells), len(tests), student, assignment, time.perf_counter() - started,
-                      learner.restarts, sum(r.lost for r in reports))
+                      learner.restarts, sum(r.lost for r in reports), peak)
         return nb
 
     def _verdict(self, cell, learner: LearnerProcess, lang: str, hidden_seed: int):

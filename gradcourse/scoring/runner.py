@@ -3,6 +3,9 @@
 Requests and replies travel as frames (see wire.py) on the process's original stdin/stdout; the learner's own
 prints are moved to stderr so they cannot corrupt the channel by accident. What the learner's code does here
 only changes the values it returns: the grader compares them in its own process.
+
+Started two ways: as a script in a fresh sandbox (``python -I runner.py``: :func:`main`), or already imported and
+prepared in the pre-warmed interpreter of zygote.py, whose fork enters a fresh sandbox and calls :func:`serve`.
 """
 
 import importlib.abc
@@ -15,11 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import graph  # noqa: E402
 import wire  # noqa: E402
 
-channel_in = os.fdopen(os.dup(0), "rb")
-channel_out = os.fdopen(os.dup(1), "wb")
-os.dup2(2, 1)
-sys.stdin = open(os.devnull)
-
+channel_in = channel_out = shell = None
 namespace = {"__name__": "__main__", "__builtins__": __builtins__}
 
 
@@ -44,9 +43,6 @@ class CourseStub(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         module.__path__ = []
         module.__getattr__ = _stand_in
-
-
-sys.meta_path.insert(0, CourseStub())
 
 
 def describe(exc: BaseException) -> str:
@@ -91,7 +87,7 @@ def after(arg, graphs):
 def handle(request):
     op = request.get("op")
     if op == "exec":
-        ok, outputs = shell.run(request["source"], namespace, request.get("count", 1))
+        ok, outputs = shell.run(request["source"], namespace, request.get("count", 1), bool(request.get("outputs")))
         error = next((f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"), "")
         return {"ok": ok, "error": error, "outputs": outputs if request.get("outputs") else []}
     if op == "call":
@@ -111,20 +107,43 @@ def handle(request):
     return {"ok": False, "error": f"unknown request {op!r}"}
 
 
-import shell  # noqa: E402 - after the course stub is in place: IPython's start-up must not find the real package
+def open_channel() -> None:
+    """The frames keep the original stdin/stdout; whatever the learner prints goes to stderr."""
+    global channel_in, channel_out
+    channel_in = os.fdopen(os.dup(0), "rb")
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull)
 
-shell.shell(namespace)
-# Start-up is not charged to the first cell. The pid and pid namespace, sent before any learner code runs, let the
-# grader find and end every other process of this sandbox after each request.
-wire.write_frame(channel_out, {"ok": True, "ready": True, "pid": os.getpid(), "ns": os.readlink("/proc/self/ns/pid")})
 
-while True:
-    try:
-        request = wire.read_frame(channel_in)
-    except EOFError:
-        break
-    reply = handle(request)
-    try:
-        wire.write_frame(channel_out, reply)
-    except Exception as exc:  # noqa: BLE001 - e.g. an object that only pretends to be an array; nothing was sent yet
-        wire.write_frame(channel_out, {"ok": False, "error": f"TypeError: the result cannot be returned ({exc})"})
+def prepare() -> None:
+    """Everything before the first learner cell. The course stub goes first: IPython's start-up must not find the
+    real package."""
+    global shell
+    sys.meta_path.insert(0, CourseStub())
+    import shell as shell_module
+    shell = shell_module
+    shell.shell(namespace)
+
+
+def serve() -> None:
+    # Start-up is not charged to the first cell. The pid and pid namespace, sent before any learner code runs, let
+    # the grader find and end every other process of this sandbox after each request.
+    wire.write_frame(channel_out, {"ok": True, "ready": True, "pid": os.getpid(),
+                                   "ns": os.readlink("/proc/self/ns/pid")})
+    while True:
+        try:
+            request = wire.read_frame(channel_in)
+        except EOFError:
+            break
+        reply = handle(request)
+        try:
+            wire.write_frame(channel_out, reply)
+        except Exception as exc:  # noqa: BLE001 - e.g. an object that only pretends to be an array; nothing sent yet
+            wire.write_frame(channel_out, {"ok": False, "error": f"TypeError: the result cannot be returned ({exc})"})
+
+
+if __name__ == "__main__":
+    open_channel()
+    prepare()
+    serve()

@@ -83,12 +83,14 @@ def _interpreter_paths() -> list[Path]:
     return sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).absolute()})
 
 
-def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], user: list[str]) -> list[str]:
+def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], user: list[str],
+                info_fd: int | None = None) -> list[str]:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed: apt-get install bubblewrap")
     args = [
-        bwrap, *user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        bwrap, *user, *(["--info-fd", str(info_fd)] if info_fd is not None else []),
+        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--die-with-parent", "--new-session",
         "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
@@ -120,9 +122,12 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], user:
 
 
 def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
-            extra_ro: list[Path] = (), identity: "Identity | None" = None) -> list[str]:
-    """The full command line: bubblewrap as a user of its own (see :class:`Identity`), then rlimits."""
-    if matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild, nothing shared
+            extra_ro: list[Path] = (), identity: "Identity | None" = None, info_fd: int | None = None,
+            font_cache: bool = True) -> list[str]:
+    """The full command line: bubblewrap as a user of its own (see :class:`Identity`), then rlimits. ``info_fd``:
+    where bubblewrap writes the sandbox's PID 1 (prewarmed.py); ``font_cache``: whether the process needs its own
+    copy of matplotlib's font cache (one forked from the pre-warmed interpreter has the fonts loaded already)."""
+    if font_cache and matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild
         argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
     rlimits = _prlimit(limits, f"--nproc={limits.processes}")
     if identity is None or identity.uid is None:
@@ -131,10 +136,10 @@ def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits
         user = ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
         if os.geteuid() == 0:
             raise SandboxUnavailable("a sandbox started as root needs a leased uid (use sandbox.Identity)")
-        return [*_bwrap_args(inputs, limits, list(extra_ro), user), *rlimits, *argv]
+        return [*_bwrap_args(inputs, limits, list(extra_ro), user, info_fd), *rlimits, *argv]
     uid = str(identity.uid)
     drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
-    return [*_bwrap_args(inputs, limits, list(extra_ro), []), *drop, *rlimits, *argv]
+    return [*_bwrap_args(inputs, limits, list(extra_ro), [], info_fd), *drop, *rlimits, *argv]
 
 
 class Identity:

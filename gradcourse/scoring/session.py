@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import graph, sandbox, wire
+from . import graph, prewarmed, sandbox, wire
 
 HERE = Path(__file__).resolve().parent
 # Session-wide: a call has its own wall-clock limit, the process a CPU budget for all of them.
@@ -93,6 +93,9 @@ class LearnerProcess:
         self._proc = None
         self._identity = None
         self._sandbox_ns = self._runner_pid = self._runner_host_pid = None
+        self._keep: set[int] = {1}  # pids inside the sandbox that are not the learner's: its PID 1 (and placeholder)
+        self._keep_host: set[int] = set()  # those and the runner, as host pids
+        self.peak_kb = 0  # the largest peak resident memory of its interpreters, where known (warm starts)
 
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -100,22 +103,27 @@ class LearnerProcess:
         for attempt in range(1, START_TRIES + 1):
             try:
                 return self._start_once()
-            except (LearnerCrash, OSError) as exc:
+            except (LearnerCrash, OSError, sandbox.SandboxUnavailable) as exc:
+                self.close()
                 if attempt == START_TRIES:
                     raise SandboxFault(f"the sandboxed interpreter could not start: {exc}") from None
 
     def _start_once(self) -> None:
         argv = [sys.executable, "-I", str(HERE / "runner.py")]
+        self._keep = {1}
         if self.confined:
             self._identity = sandbox.Identity()
-            cmd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE], identity=self._identity)
-            env = cwd = None
+            self._proc = self._start_warm() if prewarmed.usable() else None
+            if self._proc is None:
+                cmd = sandbox.command(argv, limits=self.limits, extra_ro=[HERE], identity=self._identity)
+                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, start_new_session=True)
         else:
             self._scratch = tempfile.TemporaryDirectory(prefix="gradcourse-learner-")
             cmd, cwd = sandbox.unconfined_command(argv, self.limits), self._scratch.name
             env = {**sandbox.UNCONFINED_ENV, "HOME": cwd}
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      start_new_session=True, env=env, cwd=cwd)
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          start_new_session=True, env=env, cwd=cwd)
         self._replies: queue.Queue = queue.Queue(maxsize=QUEUED_REPLIES)
         self._stopped = threading.Event()
         threading.Thread(target=self._read_replies, args=(self._proc.stdout, self._replies, self._stopped),
@@ -129,8 +137,9 @@ class LearnerProcess:
             ready = TimeoutError(f"it did not start within {START_SECONDS} s")
         if isinstance(ready, dict) and ready.get("ready"):
             self._sandbox_ns, self._runner_pid = ready.get("ns"), ready.get("pid")
-            self._runner_host_pid = next((pid for pid, nspid in _processes_in(self._sandbox_ns)
-                                          if nspid == self._runner_pid), None) if self._isolated() else None
+            inside = dict(_processes_in(self._sandbox_ns)) if self._isolated() else {}
+            self._runner_host_pid = next((pid for pid, nspid in inside.items() if nspid == self._runner_pid), None)
+            self._keep_host = {pid for pid, nspid in inside.items() if nspid in self._keep | {self._runner_pid}}
         if isinstance(ready, Exception) or not (isinstance(ready, dict) and ready.get("ready")):
             code = self._proc.poll()
             self.close()
@@ -139,6 +148,16 @@ class LearnerProcess:
             reason = _crash_reason(code, ready if isinstance(ready, Exception) else
                                    RuntimeError("unexpected first message"))
             raise LearnerCrash(reason + (f" ({detail})" if detail else ""))
+
+    def _start_warm(self) -> "prewarmed.WarmProcess | None":
+        """The pre-warmed interpreter forked into a fresh sandbox; None (a cold start) where that cannot be done."""
+        try:
+            warm = prewarmed.spawn(self.limits, self._identity, extra_ro=[HERE])
+        except prewarmed.WarmUnavailable as exc:
+            prewarmed.log.warning("starting a fresh interpreter instead of the pre-warmed one: %s", exc)
+            return None
+        self._keep = {1, *warm.keep}
+        return warm
 
     @staticmethod
     def _read_replies(stream, replies: queue.Queue, stopped: threading.Event) -> None:
@@ -172,11 +191,15 @@ class LearnerProcess:
         if self._proc is not None:
             self._stopped.set()
             self._outbox.put(None)
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._proc.wait()
+            if isinstance(self._proc, prewarmed.WarmProcess):
+                self._proc.kill()
+                self.peak_kb = max(self.peak_kb, self._proc.peak_kb)
+            else:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self._proc.wait()
             self._proc = None
         if self._identity is not None:
             self._identity.release()
@@ -236,13 +259,16 @@ class LearnerProcess:
 
     def _end_strays(self) -> None:
         """Between two requests nothing of the learner's may compete for the CPU with other students' sandboxes:
-        every process their code left running is killed (all but the sandbox's init and the runner), and the
+        every process their code left running is killed (all but the sandbox's init, the placeholder that keeps a
+        warm start's sandbox alive, and the runner), and the
         runner itself, with any thread their code started in it, is stopped until the next request."""
         if not self._isolated():
             return
         self._signal_runner(signal.SIGSTOP)
         for _ in range(10):  # a process may fork while we look; it cannot outrun ten rounds with its small limit
-            strays = [pid for pid, nspid in _processes_in(self._sandbox_ns) if nspid not in (1, self._runner_pid)]
+            # Everything in the sandbox descends from its PID 1 or the runner (an orphan goes to PID 1), in this
+            # PID namespace or in one the learner nested in it: their process trees hold every stray.
+            strays = {pid for pid in _descendants(self._keep_host) - self._keep_host if not _zombie(pid)}
             if not strays:
                 return
             for pid in strays:
@@ -250,6 +276,9 @@ class LearnerProcess:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            deadline = time.monotonic() + 1.0  # a kill takes effect when the process is next scheduled
+            while not all(map(_zombie, strays)) and time.monotonic() < deadline:
+                time.sleep(0.001)
 
     def _ended(self, reply) -> str:
         """The channel broke (closed, or a malformed or oversized frame): end the process, say why."""
@@ -375,6 +404,37 @@ def _processes_in(namespace: str):
             continue
         if fields.get("State", "").split()[:1] != ["Z"] and "NSpid" in fields:  # a zombie uses no CPU
             yield int(entry.name), int(fields["NSpid"].split()[-1])
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    """Host pids of every descendant of these processes, from each thread's /proc children list."""
+    found, stack = set(), list(roots)
+    while stack:
+        pid = stack.pop()
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as children:
+                    kids = [int(k) for k in children.read().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                if kid not in found:
+                    found.add(kid)
+                    stack.append(kid)
+    return found
+
+
+def _zombie(pid: int) -> bool:
+    """Dead and waiting for its parent (a zombie uses no CPU), or gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
 
 
 def _elements(value) -> float:

@@ -12,7 +12,8 @@ import sys
 import tempfile
 
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # figures become outputs
-os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ipython-")
+if "IPYTHONDIR" not in os.environ:  # zygote.py sets its own, outside any sandbox
+    os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ipython-")
 
 from IPython.core.displayhook import DisplayHook  # noqa: E402
 from IPython.core.displaypub import DisplayPublisher  # noqa: E402
@@ -91,17 +92,22 @@ def shell(namespace: dict) -> Shell:
     return _shell
 
 
-def run(source: str, namespace: dict, count: int = 1) -> tuple[bool, list]:
-    """Run one cell; return whether it succeeded and its outputs."""
+def run(source: str, namespace: dict, count: int = 1, rich: bool = True) -> tuple[bool, list]:
+    """Run one cell; return whether it succeeded and its outputs. ``rich=False`` (a replay, whose outputs nobody
+    sees): figures and other rich displays are not rendered, only their text."""
     ip = shell(namespace)
     ip.execution_count = count  # tracebacks say "Cell In[count]", as in the notebook
     outputs.clear()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Stream("stdout"), Stream("stderr")
+    formats = ip.display_formatter.active_types
+    if not rich:
+        ip.display_formatter.active_types = ["text/plain"]
     try:
         result = ip.run_cell(source, store_history=False)
     finally:
         sys.stdout, sys.stderr = saved
+        ip.display_formatter.active_types = formats
     # Only JSON goes back (e.g. a repr's metadata with odd keys becomes strings).
     return result.success, _within_budget(json.loads(json.dumps(outputs, default=str)))
 
