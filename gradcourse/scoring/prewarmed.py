@@ -58,18 +58,22 @@ class Zygote:
         seed = sandbox.matplotlib_seed()
         env = {**sandbox.UNCONFINED_ENV, "HOME": str(home), "IPYTHONDIR": str(home / "ipython"),
                "MPLCONFIGDIR": str(seed or home / "matplotlib")}
+        # A file, not a pipe: nobody reads while it runs, and a full pipe would block it.
+        errors = home / "stderr"
         try:
-            self._proc = subprocess.Popen([sys.executable, "-I", str(HERE / "zygote.py"), str(theirs.fileno())],
-                                          pass_fds=[theirs.fileno()], env=env, cwd=home, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                          start_new_session=True)
+            with open(errors, "wb") as stderr:
+                self._proc = subprocess.Popen([sys.executable, "-I", str(HERE / "zygote.py"),
+                                               str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env, cwd=home,
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                                              start_new_session=True)
         finally:
             theirs.close()
         self._control = ours
         ready, _, _ = select.select([ours], [], [], READY_SECONDS)
         if not ready or ours.recv(64) != b"ready\n":
             self._proc.kill()
-            said = self._proc.communicate()[1][-500:].decode(errors="replace").strip()
+            self._proc.wait()
+            said = errors.read_bytes()[-500:].decode(errors="replace").strip()
             self._stop()
             raise WarmUnavailable(f"the pre-warmed interpreter did not start ({said or 'no answer'})")
         self._env = {**sandbox.UNCONFINED_ENV, "HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib",
@@ -124,7 +128,7 @@ class WarmProcess:
 
     def _read_status(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.returncode is None:
+        while self.returncode is None and self._status is not None:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not select.select([self._status], [], [], left)[0]:
                 return
@@ -171,12 +175,13 @@ class WarmProcess:
             self.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for stream in (self.stdin,):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        os.close(self._status)
+        try:
+            self.stdin.close()
+        except OSError:
+            pass
+        if self._status is not None:
+            os.close(self._status)
+            self._status = None
 
 
 def spawn(limits: sandbox.Limits, identity: sandbox.Identity, extra_ro: list[Path]) -> WarmProcess:

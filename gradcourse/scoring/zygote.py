@@ -115,7 +115,7 @@ def learner(request: dict, channel: list[int]) -> None:
     os.makedirs(runner.shell.shell(runner.namespace).profile_dir.location, exist_ok=True)
     for target, fd in enumerate(channel):  # the channel's pipes become stdin, stdout and stderr
         os.dup2(fd, target)
-    os.closerange(3, 1 << 16)
+    os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1 << 16))
     runner.open_channel()
     runner.serve()
     sys.stdout.flush()
