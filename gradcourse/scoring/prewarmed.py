@@ -123,6 +123,7 @@ class WarmProcess:
         self.keep = keep  # pids inside the sandbox that are not strays: its PID 1 and the placeholder
         self._status, self._pending = status_fd, b""
         self.learner_pid: int | None = None
+        self.helper_pid: int | None = None
         self.returncode: int | None = None
         self.peak_kb = 0  # the learner process's peak resident memory, once it has ended
 
@@ -141,7 +142,8 @@ class WarmProcess:
                 line, self._pending = self._pending.split(b"\n", 1)
                 word, _, value = line.decode(errors="replace").partition(" ")
                 if word == "pid":
-                    self.learner_pid = int(value)
+                    learner, _, helper = value.partition(" ")
+                    self.learner_pid, self.helper_pid = int(learner), int(helper or 0) or None
                     return
                 if word == "exit":
                     code, _, peak = value.partition(" ")
@@ -191,7 +193,7 @@ def spawn(limits: sandbox.Limits, identity: sandbox.Identity, extra_ro: list[Pat
     info_r, info_w = os.pipe()
     try:
         cmd = sandbox.command(PLACEHOLDER, limits=limits, extra_ro=extra_ro, identity=identity, info_fd=info_w,
-                              font_cache=False)
+                              font_cache=False, placeholder=True)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 pass_fds=[info_w], start_new_session=True)
     finally:

@@ -123,10 +123,12 @@ def _bwrap_args(inputs: Path | None, limits: Limits, extra_ro: list[Path], user:
 
 def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits(),
             extra_ro: list[Path] = (), identity: "Identity | None" = None, info_fd: int | None = None,
-            font_cache: bool = True) -> list[str]:
+            font_cache: bool = True, placeholder: bool = False) -> list[str]:
     """The full command line: bubblewrap as a user of its own (see :class:`Identity`), then rlimits. ``info_fd``:
     where bubblewrap writes the sandbox's PID 1 (prewarmed.py); ``font_cache``: whether the process needs its own
-    copy of matplotlib's font cache (one forked from the pre-warmed interpreter has the fonts loaded already)."""
+    copy of matplotlib's font cache (one forked from the pre-warmed interpreter has the fonts loaded already);
+    ``placeholder``: ``argv`` only keeps the sandbox alive for a learner who joins it later, so it runs as root
+    with no capability at all rather than as the learner's uid, which could trace it and run code in it."""
     if font_cache and matplotlib_seed() is not None:  # a private, writable copy of the font cache: no rebuild
         argv = ["/bin/sh", "-c", 'cp -R /seed/matplotlib /tmp/matplotlib && exec "$0" "$@"', *argv]
     rlimits = _prlimit(limits, f"--nproc={limits.processes}")
@@ -139,6 +141,9 @@ def command(argv: list[str], inputs: Path | None = None, limits: Limits = Limits
         return [*_bwrap_args(inputs, limits, list(extra_ro), user, info_fd), *rlimits, *argv]
     uid = str(identity.uid)
     drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
+    if placeholder:
+        drop = ["setpriv", "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all",
+                "--bounding-set=-all"]
     return [*_bwrap_args(inputs, limits, list(extra_ro), [], info_fd), *drop, *rlimits, *argv]
 
 

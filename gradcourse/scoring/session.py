@@ -140,6 +140,10 @@ class LearnerProcess:
             inside = dict(_processes_in(self._sandbox_ns)) if self._isolated() else {}
             self._runner_host_pid = next((pid for pid, nspid in inside.items() if nspid == self._runner_pid), None)
             self._keep_host = {pid for pid, nspid in inside.items() if nspid in self._keep | {self._runner_pid}}
+            if isinstance(self._proc, prewarmed.WarmProcess) and self._proc.helper_pid:
+                # A process cloned with CLONE_PARENT is the runner's sibling: the zygote's helper, outside the
+                # sandbox, is its parent. The helper is kept; its other children are searched like the rest.
+                self._keep_host.add(self._proc.helper_pid)
         if isinstance(ready, Exception) or not (isinstance(ready, dict) and ready.get("ready")):
             code = self._proc.poll()
             self.close()
@@ -266,8 +270,9 @@ class LearnerProcess:
             return
         self._signal_runner(signal.SIGSTOP)
         for _ in range(10):  # a process may fork while we look; it cannot outrun ten rounds with its small limit
-            # Everything in the sandbox descends from its PID 1 or the runner (an orphan goes to PID 1), in this
-            # PID namespace or in one the learner nested in it: their process trees hold every stray.
+            # Everything in the sandbox descends from its PID 1, the runner or (a sibling made with CLONE_PARENT)
+            # the runner's parent; an orphan goes to PID 1. In this PID namespace or in one the learner nested in
+            # it, their process trees hold every stray.
             strays = {pid for pid in _descendants(self._keep_host) - self._keep_host if not _zombie(pid)}
             if not strays:
                 return

@@ -92,7 +92,6 @@ def warm() -> None:
 
 def learner(request: dict, channel: list[int]) -> None:
     """In the sandbox's namespaces: become the sandbox's user, then serve. Never returns."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     os.setsid()
     for name, value in request["limits"].items():
         resource.setrlimit(LIMITS[name], (value, value))
@@ -104,6 +103,7 @@ def learner(request: dict, channel: list[int]) -> None:
     _drop_capabilities()
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     _prctl(PR_SET_DUMPABLE, 1)  # as after an exec: the learner's own tools may read its /proc entries
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the change of uid, which clears it
     fields = _status_fields()
     if fields.get("CapEff", "").strip("0") or fields.get("CapPrm", "").strip("0") or os.getuid() == 0 \
             or fields.get("NoNewPrivs") != "1":
@@ -150,7 +150,7 @@ def helper(request: dict, fds: list[int]) -> None:
         os._exit(125)
     for fd in channel:
         os.close(fd)
-    status.write(f"pid {pid}\n")
+    status.write(f"pid {pid} {os.getpid()}\n")  # the learner's, and this helper's (its siblings' parent)
     _, code, usage = os.wait4(pid, 0)
     status.write(f"exit {os.waitstatus_to_exitcode(code)} {usage.ru_maxrss}\n")  # peak resident memory, KiB
     os._exit(0)
