@@ -8,13 +8,14 @@ coordinator, so any existing scheduler (GNU parallel, a Slurm job array) can run
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import re
-from pathlib import Path
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 # A submission's processing starts with nbgrader sanitizing it, and a failure is logged right after it. A
 # database error (SQLite's "database is locked" after its busy timeout, a server gone) is logged the other way:
@@ -40,17 +41,39 @@ def in_shard(student: str, shard: tuple[int, int]) -> bool:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % n == k
 
 
-def split(students: list[str], jobs: int, per_job: int = 4, smallest: int = 8) -> list[list[str]]:
+def split(students: list[str], jobs: int, per_job: int = 2, smallest: int = 8) -> list[list[str]]:
     """Shares of the class for ``jobs`` processes to take one after another: a few per process, so that one
     slow share (a notebook that loops until its time limit) does not leave the other cores idle at the end, and
-    not too small, since each share pays for one nbgrader start. Round-robin over the sorted ids, so that every
-    share gets a similar mix of students."""
+    no more than that, since each share pays for one grading process's start (nbgrader's, then the pre-warmed
+    interpreter's: about 5 s, as much as 6 submissions of lab03). One process takes the whole class: it has no other
+    core to leave idle. Round-robin over the sorted ids, so that every share gets a similar mix of students."""
     ordered = sorted(students)
     jobs = max(1, jobs)
+    if jobs == 1:
+        return [ordered] if ordered else []
     # Never fewer shares than processes asked for (a small class still gets --jobs processes), never more than
     # students; a large class gets a few shares per process.
     count = max(min(jobs, len(ordered)), min(jobs * per_job, len(ordered) // smallest), 1)
     return [share for share in (ordered[i::count] for i in range(count)) if share]
+
+
+def one_pattern(wanted: list[str], present: set[str]) -> str | None:
+    """A shell pattern for nbgrader's assignment id that matches every name in ``wanted`` and no other name in
+    ``present`` (every assignment folder nbgrader could find), so that one process grades them all: each process
+    costs a start of nbgrader, seconds. None where no simple pattern does (then one process per assignment)."""
+    wanted = sorted(set(wanted))
+    if len(wanted) == 1:
+        return wanted[0]
+    candidates = ["*"]
+    if len({len(name) for name in wanted}) == 1:   # e.g. lab0[034]-en
+        columns = [sorted(set(chars)) for chars in zip(*wanted)]
+        if all(len(c) == 1 or all(ch.isalnum() for ch in c) for c in columns):
+            candidates.append("".join(f"[{c[0]}]" if c[0] in "*?[" else c[0] if len(c) == 1 else f"[{''.join(c)}]"
+                                      for c in columns))
+    for pattern in candidates:
+        if {name for name in present | set(wanted) if fnmatch.fnmatchcase(name, pattern)} == set(wanted):
+            return pattern
+    return None
 
 
 @dataclass

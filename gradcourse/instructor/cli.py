@@ -29,7 +29,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ..authoring import labgen
 from ..lang import tr
 from ..scoring import course as nbgrader_course
 from . import batch
@@ -55,6 +54,7 @@ def assignments(course, folder="source"):
 
 
 def cmd_generate(args):
+    from ..authoring import labgen
     only = args.lab or None
     if args.if_stale:
         only = [lab for lab in labgen.stale() if not args.lab or lab in args.lab]
@@ -180,7 +180,10 @@ def cmd_autograde(args):
     print(f"{where}{len(pairs)} submissions of {len(mine)} students, {min(args.jobs, len(groups))} grading processes "
           "at a time", flush=True)
     progress = batch.Progress(len(pairs))
-    pattern = todo[0] if len(todo) == 1 else "*" if todo == assignments(course) else None
+    # One nbgrader process per share for all its assignments where one pattern names exactly them among the folders
+    # nbgrader would look at.
+    present = {p.name for s in mine for p in (course / "submitted" / s).iterdir() if p.is_dir()}
+    pattern = batch.one_pattern(todo, present | set(assignments(course))) if todo else None
     started = time.time()
     # Shards may share the course folder and start in the same second: each writes its own log.
     log = batch.LogFile(course / "logs" / f"autograde-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
@@ -358,6 +361,7 @@ def cmd_report(args):
 
 
 def build_parser():
+    from ..authoring import labgen
     p = argparse.ArgumentParser(prog="python -m gradcourse.instructor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--course", default=str(labgen.REPO / labgen.COURSE), help="nbgrader course folder")
@@ -412,6 +416,8 @@ def build_parser():
 
 def main(argv=None):
     """Every user error is one line on stderr and a non-zero exit: 2 for a wrong invocation, 1 for what failed."""
+    # Before anything here imports jsonschema (through nbformat): 3 s of every command's start (course.py).
+    nbgrader_course.skip_format_checkers()
     args = build_parser().parse_args(argv)
     config = _course(args) / nbgrader_course.CONFIG_FILE
     if args.fn is not cmd_generate and not config.is_file():

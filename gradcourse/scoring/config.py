@@ -12,10 +12,11 @@ def harden(c) -> None:
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
                                         DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteCells,
-                                        OverwriteKernelspec, SaveAutoGrades)
+                                        OverwriteKernelspec)
 
     from .autograde import SandboxedGrading
     from .inert import TEMPLATES, InertNotebook
+    from .savegrades import SaveAutoGradesAtOnce
 
     # Before nbgrader's own sanitizing reads the learner's metadata (a grade_id that is a list crashes it, and the
     # submission would go ungraded): drop whatever nbgrader would not accept, and bound everything else.
@@ -23,7 +24,7 @@ def harden(c) -> None:
                                           OverwriteCells, CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [
         SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, InertNotebook, LimitOutput,
-        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+        SaveAutoGradesAtOnce, AssignLatePenalties, CheckCellMetadata,
     ]
     # Stock feedback shows the hidden tests' source (and so the per-student inputs' recipe): strip it. Notebooks
     # autograded before InertNotebook existed are made inert here too.
