@@ -68,6 +68,39 @@ def test_a_warm_start_is_confined_exactly_like_a_cold_one(monkeypatch):
     assert set(seen["env"]) >= {"PATH", "HOME"} and not any(k.startswith("GRADCOURSE") for k in seen["env"])
 
 
+FIGURES = r"""
+import numpy as np, matplotlib.pyplot as plt
+h = np.logspace(-14, -1, 27)
+fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3))
+left.loglog(h, h ** 0.5, "o-", label="(f(z + h) - f(z)) / h")
+left.loglog(h, h ** 2 + 1e-17, "s-", label=r"$\frac{1}{2h}$ centred")
+left.set_xlabel("h"); left.set_title(r"$\alpha \cdot 10^{-5}$"); left.legend()
+image = right.imshow(np.outer(np.arange(5), np.arange(5)) - 8.0, cmap="RdBu_r")
+right.set_title("J = diag(p) - p p^T"); fig.colorbar(image, ax=right)
+plt.show()
+fig, ax = plt.subplots()
+ax.semilogy([1, 2, 3], [1e3, 1e-3, 1e9]); ax.set_ylabel(r"$\|g\|_2$")
+plt.show()
+"""
+
+
+def test_a_warm_learner_draws_the_same_figures_as_a_cold_one(monkeypatch):
+    """The warm interpreter drew figures and typeset math before forking: its fonts and caches must serve the
+    learner as they would serve a fresh interpreter, pixel for pixel and with nothing on stderr."""
+    with LearnerProcess() as warm:
+        warm_report = warm.run_cell("<figures>", FIGURES, outputs=True)
+        assert isinstance(warm._proc, prewarmed.WarmProcess)
+    monkeypatch.setenv(prewarmed.COLD_ENV, "1")
+    with LearnerProcess() as cold:
+        cold_report = cold.run_cell("<figures>", FIGURES, outputs=True)
+    assert warm_report.ok and cold_report.ok, (warm_report.error, cold_report.error)
+    images = [[o["data"]["image/png"] for o in report.outputs if "image/png" in o.get("data", {})]
+              for report in (warm_report, cold_report)]
+    assert len(images[1]) == 2 and images[0] == images[1]
+    assert [o for o in warm_report.outputs if o.get("name") == "stderr"] == []
+    assert warm_report.outputs == cold_report.outputs
+
+
 def test_nothing_one_learner_does_reaches_the_next():
     tamper = ("import numpy as np, sys, os, matplotlib\n"
               "np.allclose = lambda *a, **k: True\n"

@@ -78,6 +78,8 @@ def warm() -> None:
     import numpy as np
     from IPython.core.pylabtools import print_figure
 
+    import mathtext_cache
+    mathtext_cache.install()
     # One figure through the inline backend's own path loads the fonts, the renderer, mathtext (log-scale tick
     # labels) and the legend and colorbar machinery: each costs a few hundred milliseconds the first time.
     figure, (left, right) = plt.subplots(1, 2, figsize=(3, 1.5))
@@ -87,6 +89,7 @@ def warm() -> None:
     image = right.imshow(np.eye(2), cmap="RdBu_r")
     figure.colorbar(image, ax=right)
     print_figure(figure, "png", bbox_inches="tight")
+    mathtext_cache.parse_log_tick_labels(figure)
     plt.close("all")
 
 
