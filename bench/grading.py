@@ -12,9 +12,9 @@ command (``python -m gradcourse.instructor autograde``, every submission in a fr
 
 Printed per pipeline: submissions per minute, median and p95 seconds per submission (stock: from nbgrader's log
 timestamps; hardened: from the command's progress lines, per grading process), CPU seconds per submission of all the
-processes it started (what a busy machine does not change), the peak memory of any one of them, and throughput over
-stock's, each beside its target (issue #18: 8x stock on lab00 and lab03, 5x on the mixed class, 150 MB per grading
-process).
+processes it started and of the warm learners (from the grading log; what a busy machine does not change), the peak
+memory of any one of them (warm learners included), and throughput over stock's, each beside its target (issue #18:
+8x stock on lab00 and lab03, 5x on the mixed class, 150 MB per grading process).
 
 ``--profile`` then grades each class once more with one nbgrader process per pipeline, a clock around each step
 (this file, run as ``--probe``, is that process), and prints where the time goes per submission.
@@ -47,6 +47,9 @@ TARGET_PEAK_MB = 150                              # issue #18: peak memory of on
 MISBEHAVING = ["while True:\n    pass\n", "import os\nos._exit(0)\n", "print('x' * 5_000_000)\n"]
 STARTED = re.compile(r"^(\d+\.\d+) .*Autograding .*/autograded/([^/]+)/([^/]+)/")
 GRADED = re.compile(r"^\[\d+/\d+\] autograded \S+ \S+ in ([\d.]+) s$", re.M)
+# A warm learner is forked by the pre-warmed interpreter, which no grading process waits for: its memory and CPU
+# reach the bench only through this line of the grading log.
+LEARNER = re.compile(r"learner's peak memory (\d+) MB and CPU ([\d.]+) s")
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -158,7 +161,10 @@ def grade_course(course: Path, assignments: list[str], jobs: int) -> dict:
                                         "autograde", *assignments, "--jobs", str(jobs)], course)
     per = [float(m.group(1)) for m in GRADED.finditer(run.stdout)]
     assert per, run.stdout[-2000:] + run.stderr[-2000:]
-    return {"n": len(per), "wall": wall, "per": per, "peak_mb": peak, "cpu": cpu}
+    learners = [LEARNER.findall(log.read_text(errors="replace")) for log in (course / "logs").glob("autograde-*.log")]
+    learners = [(int(mb), float(seconds)) for found in learners for mb, seconds in found]
+    return {"n": len(per), "wall": wall, "per": per, "peak_mb": peak, "cpu": cpu + sum(s for _, s in learners),
+            "learner_mb": max((mb for mb, _ in learners), default=0)}
 
 
 def quantiles(per: list[float]) -> tuple[float, float]:
@@ -181,7 +187,8 @@ def report(title: str, kind: str, results: dict) -> None:
         if name == "stock":
             print(line + f"{r['peak_mb']:<20.0f} {speedup:.2f}x")
             continue
-        peak = f"{r['peak_mb']:.0f} (<= {TARGET_PEAK_MB}) {'ok' if r['peak_mb'] <= TARGET_PEAK_MB else 'OVER'}"
+        worst = max(r["peak_mb"], r.get("learner_mb", 0))   # a warm learner is a process of its own
+        peak = f"{worst:.0f} (<= {TARGET_PEAK_MB}) {'ok' if worst <= TARGET_PEAK_MB else 'OVER'}"
         print(line + f"{peak:<20} {speedup:.2f}x (>= {target:g}x) {'met' if speedup >= target else 'MISSED'}")
 
 

@@ -90,6 +90,8 @@ def test_a_warm_learner_draws_the_same_figures_as_a_cold_one(monkeypatch):
     with LearnerProcess() as warm:
         warm_report = warm.run_cell("<figures>", FIGURES, outputs=True)
         assert isinstance(warm._proc, prewarmed.WarmProcess)
+    # Nothing waits for a warm learner but the zygote's helper: its memory and CPU reach the log only from there.
+    assert warm.peak_kb > 10_000 and warm.cpu_seconds > 0.05
     monkeypatch.setenv(prewarmed.COLD_ENV, "1")
     with LearnerProcess() as cold:
         cold_report = cold.run_cell("<figures>", FIGURES, outputs=True)

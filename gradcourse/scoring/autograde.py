@@ -209,7 +209,8 @@ class SandboxedGrading(NbGraderPreprocessor):
             tests = [cell for cell in nb.cells if is_test_cell(cell)]
             for cell in tests:
                 cell.outputs = self._verdict(cell, learner, lang, hidden_seed)
-        peak = f", learner's peak memory {learner.peak_kb / 1024:.0f} MB" if learner.peak_kb else ""
+        peak = (f", learner's peak memory {learner.peak_kb / 1024:.0f} MB and CPU {learner.cpu_seconds:.2f} s"
+                if learner.peak_kb else "")
         self.log.info("Ran %d cells and scored %d test cells of %s/%s in %.1f s (%d restarts, %d cells lost%s)",
                       len(cells), len(tests), student, assignment, time.perf_counter() - started,
                       learner.restarts, sum(r.lost for r in reports), peak)

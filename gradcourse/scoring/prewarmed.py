@@ -126,6 +126,7 @@ class WarmProcess:
         self.helper_pid: int | None = None
         self.returncode: int | None = None
         self.peak_kb = 0  # the learner process's peak resident memory, once it has ended
+        self.cpu_seconds = 0.0  # and the CPU time it (and the children it waited for) used
 
     def _read_status(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -146,8 +147,8 @@ class WarmProcess:
                     self.learner_pid, self.helper_pid = int(learner), int(helper or 0) or None
                     return
                 if word == "exit":
-                    code, _, peak = value.partition(" ")
-                    self.returncode, self.peak_kb = int(code), int(peak or 0)
+                    code, peak, cpu, *_ = value.split() + ["0", "0"]
+                    self.returncode, self.peak_kb, self.cpu_seconds = int(code), int(peak), float(cpu)
                 elif word == "error":
                     raise WarmUnavailable(value)
 

@@ -96,6 +96,7 @@ class LearnerProcess:
         self._keep: set[int] = {1}  # pids inside the sandbox that are not the learner's: its PID 1 (and placeholder)
         self._keep_host: set[int] = set()  # those and the runner, as host pids
         self.peak_kb = 0  # the largest peak resident memory of its interpreters, where known (warm starts)
+        self.cpu_seconds = 0.0  # the CPU time of all its interpreters, where known (warm starts)
 
     # -- process life -------------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -198,6 +199,7 @@ class LearnerProcess:
             if isinstance(self._proc, prewarmed.WarmProcess):
                 self._proc.kill()
                 self.peak_kb = max(self.peak_kb, self._proc.peak_kb)
+                self.cpu_seconds += self._proc.cpu_seconds
             else:
                 try:
                     os.killpg(self._proc.pid, signal.SIGKILL)

@@ -155,7 +155,8 @@ def helper(request: dict, fds: list[int]) -> None:
         os.close(fd)
     status.write(f"pid {pid} {os.getpid()}\n")  # the learner's, and this helper's (its siblings' parent)
     _, code, usage = os.wait4(pid, 0)
-    status.write(f"exit {os.waitstatus_to_exitcode(code)} {usage.ru_maxrss}\n")  # peak resident memory, KiB
+    # Its peak resident memory (KiB) and CPU seconds: the helper is the only process that waits for the learner.
+    status.write(f"exit {os.waitstatus_to_exitcode(code)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime:.3f}\n")
     os._exit(0)
 
 
