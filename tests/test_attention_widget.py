@@ -271,6 +271,13 @@ class WidgetVisit(Visit):
         self.page.wait_for_function("document.documentElement.dataset.gcWidgets === 'ready'", timeout=20_000)
         return self.page
 
+    def show(self, locator):
+        """Scroll ``locator`` into view, as a reader does before reading it: the browser lays out a section only
+        near the screen (content-visibility: auto), and the text of one it skipped reads as empty (innerText)."""
+        locator.scroll_into_view_if_needed()
+        self.page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        return locator
+
 
 @pytest.fixture
 def visit(browser):
@@ -310,7 +317,7 @@ def _shown_row(explorer) -> dict:
 def test_every_row_by_keyboard_matches_the_gradients(visit, book_url, lang):
     tab = visit()
     page = tab.open(f"{book_url}/{lang}/{PAGE}.html")
-    explorer = page.locator(".gc-attention")
+    explorer = tab.show(page.locator(".gc-attention"))
     state = json.loads(page.locator(".gc-widget[data-module='attention']").get_attribute("data-model"))
     Q, K, V, dO = (np.array(state[n]) for n in ("q", "k", "v", "d_out"))
     assert explorer.locator(".gc-title").inner_text() == TITLE[lang]

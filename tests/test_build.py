@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from gradcourse.book.build import BuildError, build
+from gradcourse.book.images import webp_twin
 from gradcourse.book.mirror import pages
+from gradcourse.book.sphinxext import label_nav_toggles
+from gradcourse.widgets.sphinxext import module_registry, widget_modules, with_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
@@ -35,9 +40,91 @@ def test_pages_load_nothing_from_the_internet(built_book, lang):
     for page in html_pages(built_book, lang):
         html = page.read_text(encoding="utf8")
         assert not EXTERNAL.findall(html), f"{page} loads {EXTERNAL.findall(html)}"
-    assert (built_book / lang / "_static" / "mathjax" / "tex-chtml.js").exists()
-    assert (built_book / lang / "_static" / "require.js").exists()
+    static = built_book / lang / "_static"
+    assert (static / "katex" / "katex.min.css").exists() and list((static / "katex" / "fonts").glob("*.woff2"))
+    assert (static / "require.js").exists()
     assert (built_book / lang / "_static" / "embed-amd.js").exists()
+
+
+LOADER = re.compile(r'<script type="module" src="[./]*_static/widgets/loader\.js')
+REGISTRY = re.compile(r'<script type="module">(import \* as .*?window\.gcWidgetModules = .*?)</script>', re.S)
+PRELOAD = re.compile(r'<link rel="modulepreload" href="[./]*_static/widgets/([a-z-]+)\.js" />')
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_page_imports_its_widget_modules_before_the_loader_runs(built_book, lang):
+    """So that the browser fetches them while it parses the page (named in the head, with what they import), and
+    the loader mounts without import(). A page with no widget loads neither."""
+    with_widgets = 0
+    for page in html_pages(built_book, lang):
+        html = page.read_text(encoding="utf8")
+        used = set(re.findall(r'<div class="gc-widget" data-module="([a-z-]+)"', html))
+        registry = REGISTRY.search(html)
+        if not used:
+            assert registry is None and not LOADER.search(html) and not PRELOAD.search(html), page
+            continue
+        with_widgets += 1
+        assert registry and registry.start() < LOADER.search(html).start(), f"{page}: no module list before the loader"
+        listed = set(re.findall(r'"([a-z-]+)": m\d+', registry.group(1)))
+        imported = set(re.findall(r'_static/widgets/([a-z-]+)\.js"', registry.group(1)))
+        assert listed == imported == used, f"{page}: lists {listed}, imports {imported}, uses {used}"
+        head = html[:html.index("</head>")]
+        assert set(PRELOAD.findall(head)) == used | {"common"}, f"{page}: preloads {PRELOAD.findall(head)}"
+    assert with_widgets >= 3
+
+
+def test_the_module_list_names_only_modules_that_exist():
+    body = '<div class="gc-widget" data-module="quiz"></div><div class="gc-widget" data-module="no-such-widget"></div>'
+    assert widget_modules(body + '<div class="gc-widget" data-module="quiz"></div>') == ["quiz"]
+    assert module_registry(["quiz", "picker"], "../_static/") == (
+        'import * as m0 from "../_static/widgets/quiz.js";\nimport * as m1 from "../_static/widgets/picker.js";\n'
+        'window.gcWidgetModules = { "quiz": m0, "picker": m1 };')
+    assert with_imports(["quiz", "picker"]) == ["quiz", "picker", "common"]  # what they import, once
+
+
+def test_png_images_are_served_as_webp_with_the_same_pixels(built_book, tmp_path):
+    from PIL import Image
+
+    pages = [p for lang in ("en", "es") for p in html_pages(built_book, lang) if "_images/" in p.read_text("utf8")]
+    assert pages, "no page shows an image"
+    for page in pages:
+        html = page.read_text(encoding="utf8")
+        assert not re.search(r"_images/[^\"]+\.png", html), f"{page} still points at a PNG"
+        for ref in set(re.findall(r'src="([./]*_images/[^"]+\.webp)"', html)):
+            webp = (page.parent / ref).resolve()
+            with Image.open(webp) as shown, Image.open(webp.with_suffix(".png")) as made:
+                assert shown.size == made.size and shown.convert("RGBA").tobytes() == made.convert("RGBA").tobytes()
+    png = tmp_path / "plot.png"
+    Image.new("RGB", (64, 32), "white").save(png)
+    first = webp_twin(png)
+    Image.new("RGB", (64, 32), "black").save(png)  # changed since its twin was written: a new twin
+    os.utime(png, ns=(1, 1))
+    with Image.open(webp_twin(png)) as again:
+        assert first == png.with_suffix(".webp") and again.getpixel((0, 0)) == (0, 0, 0)
+
+
+NAV = """<li class="toctree-l1"><a class="reference internal" href="a.html">A &amp; B</a></li>
+<li class="toctree-l1 has-children"><a class="reference internal" href="labs/index.html">Labs</a><details>
+<summary><i class="fa-chevron-down"></i></summary><ul><li class="toctree-l2 has-children">
+<a class="current reference internal" href="#">Lab <em>0</em></a><details open="open"><summary><i></i></summary>
+</details></li></ul></details></li>"""
+
+
+def test_each_navigation_toggle_is_named_after_its_own_part():
+    named = label_nav_toggles(NAV, "Pages under “%s”")
+    assert re.findall(r'<summary aria-label="([^"]*)">', named) == ["Pages under “Labs”", "Pages under “Lab 0”"]
+
+
+@pytest.mark.parametrize(("lang", "label"), [("en", "Pages under “%s”"), ("es", "Páginas de «%s»")])
+def test_every_built_navigation_toggle_names_its_part(built_book, lang, label):
+    toggles = 0
+    for page in html_pages(built_book, lang):
+        nav = page.read_text(encoding="utf8").split('<nav class="bd-links', 1)[1].split("</nav>", 1)[0]
+        found = re.findall(r'">([^<>]*)</a>\s*<details[^>]*>\s*<summary aria-label="([^"]*)">', nav)
+        assert nav.count("<summary") == len(found), f"{page}: a toggle without its part's name"
+        assert all(html.unescape(name) == label % html.unescape(part) for part, name in found), f"{page}: {found}"
+        toggles += len(found)
+    assert toggles
 
 
 LABELS = re.compile(r'(?:title|aria-label|placeholder)="([^"]+)"')
@@ -77,10 +164,56 @@ def test_a_warning_fails_the_build(make_course):
         build(make_course(body, body))
 
 
-def test_the_mini_course_builds_when_nothing_is_wrong(make_course):
-    body = "# Title\n\nThe answer is 4.\n\n" + CELL % "2 + 2 == 4"
-    landing = build(make_course(body, body))
-    assert (landing.parent / "es" / "index.html").exists()
+MATH = r"""
+Inline $\operatorname{softmax}(z)_i$ and $\bar{y} = \partial L / \partial y$.
+
+$$
+J_h = J_f \, J_g
+$$ (eq-mini-chain)
+
+$$
+\begin{aligned}
+a &= b + c \\
+  &= d
+\end{aligned}
+$$ (eq-mini-aligned)
+
+$$
+p = \begin{pmatrix} 1 \\ 2 \end{pmatrix}
+
+q = \tfrac{1}{2}
+$$
+
+\begin{align}
+x &= 1
+\end{align}
+
+By {eq}`eq-mini-chain` and {eq}`eq-mini-aligned`.
+"""
+
+
+def test_the_mini_course_builds_when_nothing_is_wrong_and_typesets_its_math(make_course):
+    """Labelled, aligned, several-line and amsmath equations are HTML when the book is built: no math script."""
+    body = "# Title\n\nThe answer is 4.\n" + MATH + "\n" + CELL % "2 + 2 == 4"
+    landing = build(make_course(body, body.replace("The answer is", "La respuesta es")))
+    for lang in ("en", "es"):
+        html = (landing.parent / lang / "index.html").read_text(encoding="utf8")
+        assert html.count('<span class="katex">') == 6  # 2 inline, 3 $$ blocks, 1 align environment
+        assert 'id="equation-eq-mini-chain"' in html and '<span class="eqno">(1)' in html
+        assert '<span class="eqno">(2)' in html and 'href="#equation-eq-mini-aligned"' in html
+        assert 'eqn-num' not in html and 'katex-tag' not in html  # KaTeX's own numbers would clash with Sphinx's
+        assert not re.search(r"<script[^>]*(mathjax|katex)", html, re.I) and "katex/katex.min.css" in html
+        for font in re.findall(r'<link rel="preload" href="([^"]+)" as="font"', html):  # fetched with the stylesheets
+            assert (landing.parent / lang / font).is_file(), font
+        assert len(re.findall(r'rel="preload" href="[^"]+" as="font"', html)) == 2
+
+
+def test_math_katex_cannot_typeset_fails_the_build_and_names_it(make_course, capfd):
+    body = "# Title\n\nA typo: $\\fracc{1}{2}$.\n"
+    with pytest.raises(BuildError):
+        build(make_course(body, body))
+    err = capfd.readouterr().err
+    assert "KaTeX cannot typeset" in err and "\\fracc" in err and "index.md" in err
 
 
 OUTPUT_HEX = re.compile(r"cell_output.*?<pre>(?:<span></span>)?([0-9a-f]{32})", re.S)

@@ -1,9 +1,14 @@
 """`make serve` compresses text like a static host: the bytes decompress to the file on disk, and gzip is used only
-when the request allows it."""
+when the request allows it. A browser that leaves mid-download is not reported as a server error."""
 
 from __future__ import annotations
 
 import gzip
+import http.client
+import os
+import socket
+import struct
+import time
 import urllib.error
 import urllib.request
 
@@ -58,6 +63,20 @@ def test_fonts_are_sent_as_they_are(site):
     assert headers["Content-Encoding"] is None and body == FILES["_static/icons.woff2"]
 
 
+def test_one_connection_carries_a_page_s_files_one_after_the_other(site):
+    """HTTP/1.1 keep-alive, as static hosts serve: a browser opens only six connections to a host at a time, and a
+    page asks for some thirty files."""
+    host, port = site.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    for name in ["index.html", "_static/app.js", "_static/icons.woff2", "_static/app.js"]:
+        connection.request("GET", f"/{name}", headers={"Accept-Encoding": "gzip"})
+        response = connection.getresponse()
+        body = response.read()
+        assert response.version == 11 and not response.will_close, name
+        assert (gzip.decompress(body) if response.getheader("Content-Encoding") else body) == FILES[name]
+    connection.close()
+
+
 def test_a_missing_file_is_still_a_404(site):
     with pytest.raises(urllib.error.HTTPError) as err:
         fetch(f"{site}/nope.js", "gzip")
@@ -71,3 +90,15 @@ def test_a_missing_file_is_still_a_404(site):
 )
 def test_accept_encoding_is_read_with_its_weights(header, allowed):
     assert accepts_gzip(header) is allowed
+
+
+def test_a_reader_who_leaves_mid_download_is_no_server_error(tmp_path, capfd):
+    (tmp_path / "big.woff2").write_bytes(os.urandom(8 << 20))  # sent as it is, far more than a socket buffers
+    with serving(tmp_path) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(b"GET /big.woff2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(1024).startswith(b"HTTP/1.1 200")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        time.sleep(0.5)
+    assert "Traceback" not in capfd.readouterr().err

@@ -27,6 +27,13 @@ class WidgetVisit(Visit):
         self.page.wait_for_function("document.documentElement.dataset.gcWidgets === 'ready'", timeout=20_000)
         return self.page
 
+    def show(self, locator):
+        """Scroll ``locator`` into view, as a reader does before reading it: the browser lays out a section only
+        near the screen (content-visibility: auto), and the text of one it skipped reads as empty (innerText)."""
+        locator.scroll_into_view_if_needed()
+        self.page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        return locator
+
 
 @pytest.fixture
 def visit(browser):
@@ -117,7 +124,7 @@ def test_picker_by_keyboard_alone(visit, book_url):
 def test_numeric_quiz_accepts_0_242_and_rejects_0_5(visit, book_url, lang):
     tab = visit()
     page = tab.open(f"{book_url}/{lang}/chapters/scalars-to-tensors.html")
-    quiz = page.locator("form.gc-quiz[data-quiz='q-softmax-ce']")
+    quiz = tab.show(page.locator("form.gc-quiz[data-quiz='q-softmax-ce']"))
     # The quiz sits in its question's admonition, and the question describes the input.
     assert quiz.evaluate("f => f.parentElement.classList.contains('admonition')")
     field = quiz.get_by_label(TEXT[lang]["answer_label"])

@@ -145,6 +145,7 @@ def sphinx_runner(root: Path, out: Path, toc: Path, partial: bool, languages: di
             "html_title": languages[lang]["title"],
             "course_languages": {code: {"name": info["name"]} for code, info in languages.items()},
             "html_static_path": [str(static)],
+            "course_node_modules": str(root / "node_modules"),
             "nb_execution_cache_path": str(out / ".jupyter_cache"),
             "course_require_mirror": not partial,
             **languages[lang].get("sphinx", {}),

@@ -13,6 +13,7 @@ import gzip
 import http.server
 import io
 import os
+import sys
 import threading
 from email.utils import formatdate
 from pathlib import Path
@@ -45,6 +46,10 @@ def _gzipped(path: str, mtime_ns: int, size: int) -> bytes:
 
 
 class BookHandler(http.server.SimpleHTTPRequestHandler):
+    # One connection carries a page's stylesheets, scripts and fonts one after the other, as with any static host:
+    # HTTP/1.0 opened one per file, and a browser opens only six at a time to a host.
+    protocol_version = "HTTP/1.1"
+
     def send_head(self):
         path = self.translate_path(self.path)
         if os.path.isdir(path) and self.path.split("?", 1)[0].endswith("/"):
@@ -73,11 +78,18 @@ class QuietBookHandler(BookHandler):
         pass
 
 
+class BookServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A browser that closes a tab mid-transfer (a font still arriving) is no server error worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def serving(site: Path, port: int = 0, quiet: bool = True):
     """Serve ``site`` on 127.0.0.1 in a background thread; yields its base URL (``port=0`` picks a free port)."""
     handler = functools.partial(QuietBookHandler if quiet else BookHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = BookServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -6,6 +6,9 @@ translations and search index; this extension ties the projects together.
 
 from __future__ import annotations
 
+import hashlib
+import html
+import re
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -16,6 +19,15 @@ from .mirror import describe_unmatched, unmatched_pages
 
 HERE = Path(__file__).parent
 SWITCH_LABEL = {"en": "Language", "es": "Idioma"}
+# A part of the navigation with pages below it: its link (the current page's reads class="current reference
+# internal"), then a <details> whose <summary> holds only an icon. The link's text holds no other link.
+NAV_TOGGLE = re.compile(r'(<a class="[^"]*\breference internal\b[^"]*" href="[^"]*">((?:(?!</a>).)*)</a>\s*'
+                        r'<details[^>]*>\s*)<summary>', re.S)
+TAG = re.compile(r"<[^>]+>")
+# The course's code that turns a page into HTML. Sphinx rewrites only pages whose source changed; a change here must
+# rewrite them all, so its digest is this extension's env_version (a new version makes Sphinx read every page again).
+RENDERING_CODE = [HERE / "sphinxext.py", HERE / "mirror.py", HERE / "katex.py", HERE / "katex_render.cjs",
+                  HERE.parent / "widgets" / "sphinxext.py"]
 
 
 def _languages(app: Sphinx) -> dict:
@@ -62,12 +74,24 @@ def _point_widgets_at_static(context: dict, static_url: str) -> None:
             return
 
 
+def label_nav_toggles(nav, label: str) -> str:
+    """Name each toggle of the navigation after its part (``label`` holds one ``%s``): the theme leaves them as bare
+    icons, which a screen reader announces as an unnamed button (WCAG 4.1.2)."""
+
+    def named(m: re.Match) -> str:
+        title = html.unescape(TAG.sub("", m.group(2))).strip()
+        return f'{m.group(1)}<summary aria-label="{html.escape(label % title)}">'
+
+    return NAV_TOGGLE.sub(named, str(nav))  # the theme hands over a BeautifulSoup tree
+
+
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     _point_widgets_at_static(context, context["pathto"]("_static/", 1))
-    if "body" in context:  # myst-nb writes this label into the HTML without passing it through translation
-        context["body"] = context["body"].replace(
-            'aria-label="Toggle hidden content"', f'aria-label="{_("Toggle hidden content")}"'
-        )
+    if "body" in context:
+        # myst-nb names its show/hide toggles "Toggle hidden content" while they read "Show code cell source": a
+        # spoken name must contain the visible text (WCAG 2.5.3), so the visible text becomes their only name.
+        context["body"] = context["body"].replace('<summary aria-label="Toggle hidden content">', "<summary>")
+    context["course_nav_toggles"] = lambda nav: label_nav_toggles(nav, str(_("Pages under “%s”")))
     here = app.config.language
     up = "../" * (pagename.count("/") + 1)
     links = []
@@ -109,6 +133,11 @@ def _always_write_one_page(app: Sphinx, env, added, changed, removed) -> list[st
     return [app.config.root_doc]
 
 
+def code_version() -> int:
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in RENDERING_CODE))
+    return int(digest.hexdigest()[:12], 16)
+
+
 def setup(app: Sphinx) -> dict:
     _add_missing_translations(app)
     app.add_config_value("course_languages", {}, "html", [dict])
@@ -118,4 +147,4 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _on_builder_inited)
     app.connect("html-page-context", _on_page_context)
     app.connect("env-get-outdated", _always_write_one_page)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": code_version()}

@@ -1,17 +1,25 @@
 """Sphinx extension: the course's widgets in the static book.
 
-It serves ``gradcourse/widgets/static/widgets/`` as ``_static/widgets/`` and adds ``loader.js`` (an ES module) and
-``widgets.css`` to every page. ``loader.js`` finds the mount points the widgets' ``text/html`` outputs left in the
-page and renders them with the same ES modules a live notebook runs through anywidget.
+It serves ``gradcourse/widgets/static/widgets/`` as ``_static/widgets/``, adds ``widgets.css`` to every page and
+``loader.js`` (an ES module) to every page with a widget. ``loader.js`` finds the mount points the widgets'
+``text/html`` outputs left in the page and renders them with the same ES modules a live notebook runs through
+anywidget.
 
 The executed notebooks also record the anywidget models in their widget state. The book's Jupyter widget manager
 cannot load anywidget's front end (it would ask for it from a CDN), and the loader does not need that state, so
 those models are taken out of the page; a page left with no widget state loses the widget-manager scripts too.
+
+A page with widgets also imports, in a module script just before the loader, the modules its widgets use, and lists
+them in ``window.gcWidgetModules`` (name to module): the loader mounts a listed widget at once, as soon as the page
+is parsed (in Chromium an ``import()``, even of a module the page holds, resolved only after the page's ``load``
+event, behind the theme's scripts and the fonts). The head names those modules and the ones they import as
+``modulepreload`` links, so the browser fetches them with the stylesheets, not one after the other.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -19,6 +27,10 @@ from sphinx.application import Sphinx
 HERE = Path(__file__).parent
 STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 WIDGET_MANAGER_FILES = ("require.js", "embed-amd.js")
+MODULES = HERE / "static" / "widgets"
+LOADER = "widgets/loader.js"
+MOUNT = re.compile(r'<div class="gc-widget" data-module="([a-z][a-z0-9-]*)"')
+IMPORT = re.compile(r'^import\b[^;]*?\bfrom "\./([a-z][a-z0-9-]*)\.js";', re.M | re.S)
 
 
 def _on_config_inited(app: Sphinx, config) -> None:
@@ -49,7 +61,54 @@ def without_anywidgets(state: dict) -> dict:
     return {**state, "state": keep}
 
 
+def widget_modules(body: str) -> list[str]:
+    """The widget modules a page's mount points name, each once, in order of appearance."""
+    return list(dict.fromkeys(name for name in MOUNT.findall(body) if (MODULES / f"{name}.js").is_file()))
+
+
+def module_registry(names: list[str], static_url: str) -> str:
+    """An ES module that imports ``names`` from ``static_url``widgets/ and lists them in window.gcWidgetModules
+    (the loader imports a widget by that same address, so the browser holds one copy of each)."""
+    imports = "".join(f'import * as m{i} from "{static_url}widgets/{name}.js";\n' for i, name in enumerate(names))
+    listed = ", ".join(f"{json.dumps(name)}: m{i}" for i, name in enumerate(names))
+    return f"{imports}window.gcWidgetModules = {{ {listed} }};"
+
+
+def with_imports(names: list[str]) -> list[str]:
+    """``names`` and every module they import from widgets/, each once: all a page's widgets will load."""
+    found: list[str] = []
+    todo = list(names)
+    while todo:
+        name = todo.pop(0)
+        if name not in found:
+            found.append(name)
+            todo += IMPORT.findall((MODULES / f"{name}.js").read_text(encoding="utf8"))
+    return found
+
+
+def module_preloads(names: list[str], static_url: str) -> str:
+    return "".join(f'<link rel="modulepreload" href="{static_url}widgets/{name}.js" />\n'
+                   for name in with_imports(names))
+
+
+def _list_modules_before_loader(context: dict) -> None:
+    names = widget_modules(context.get("body", ""))
+    scripts = context.get("script_files") or []
+    for i, script in enumerate(scripts):
+        if (getattr(script, "filename", None) or "").endswith(LOADER):
+            if not names:  # a page with nothing to mount spares the request
+                del scripts[i]
+                return
+            static_url = context["pathto"]("_static/", 1)
+            scripts.insert(i, type(script)(None, priority=script.priority, type="module",
+                                           body=module_registry(names, static_url)))
+            # Sphinx writes the metatags first in the head, where the browser's preload scanner sees them at once.
+            context["metatags"] = context.get("metatags", "") + module_preloads(names, static_url)
+            return
+
+
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    _list_modules_before_loader(context)
     scripts = context.get("script_files")
     if not scripts:
         return
@@ -78,5 +137,5 @@ def setup(app: Sphinx) -> dict:
     # After myst-nb (which adds the widget state) and gradcourse.book.sphinxext (which adjusts its scripts).
     app.connect("html-page-context", _on_page_context, priority=800)
     app.add_css_file("widgets/widgets.css")
-    app.add_js_file("widgets/loader.js", type="module")
+    app.add_js_file(LOADER, type="module")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -2,6 +2,10 @@
 // text/html output: <div class="gc-widget" data-module="picker" data-model="{...}">. The loader imports
 // _static/widgets/<module>.js (the very file a live notebook gives anywidget as _esm) and calls its render with
 // an in-browser model that offers anywidget's model API: get, set, on, off, save_changes, send.
+// A page with widgets imports their modules in a module script just before this one and lists them in
+// window.gcWidgetModules (gradcourse.widgets.sphinxext): a widget whose module is listed mounts at once, when the
+// page is parsed. (In Chromium an import(), even of a module the page already holds, settled only after the page's
+// load event, behind the theme's scripts and the fonts.)
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -56,7 +60,7 @@ async function mount(el) {
   if (!NAME.test(name)) throw new Error(`gradcourse widgets: bad module name ${JSON.stringify(name)}`);
   const data = JSON.parse(el.dataset.model || "{}");
   data.lang = pageLang(); // the book follows the page: the same executed output serves both languages
-  const module = await import(new URL(`${name}.js`, staticRoot()).href);
+  const module = window.gcWidgetModules?.[name] ?? (await import(new URL(`${name}.js`, staticRoot()).href));
   const widget = typeof module.default === "function" ? await module.default() : module.default;
   const model = createModel(data);
   if (widget.initialize) await widget.initialize({ model });
