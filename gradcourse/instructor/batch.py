@@ -41,12 +41,13 @@ def in_shard(student: str, shard: tuple[int, int]) -> bool:
     return int.from_bytes(hashlib.sha256(student.encode()).digest()[:8], "big") % n == k
 
 
-def split(students: list[str], jobs: int, per_job: int = 2, smallest: int = 8) -> list[list[str]]:
+def split(students: list[str], jobs: int, per_job: int = 2, smallest: int = 40) -> list[list[str]]:
     """Shares of the class for ``jobs`` processes to take one after another: a few per process, so that one
     slow share (a notebook that loops until its time limit) does not leave the other cores idle at the end, and
     no more than that, since each share pays for one grading process's start (nbgrader's, then the pre-warmed
-    interpreter's: about 5 s, as much as 6 submissions of lab03). One process takes the whole class: it has no other
-    core to leave idle. Round-robin over the sorted ids, so that every share gets a similar mix of students."""
+    interpreter's: about 5 CPU s, as much as 6 submissions of lab03): a share holds at least ``smallest`` students,
+    so that starts stay under a tenth of the work. One process takes the whole class: it has no other core to
+    leave idle. Round-robin over the sorted ids, so that every share gets a similar mix of students."""
     ordered = sorted(students)
     jobs = max(1, jobs)
     if jobs == 1:

@@ -58,9 +58,10 @@ def install() -> None:
     MathTextParser._parse_cached = _parse_shared
 
 
-def parse_log_tick_labels(figure, exponents=range(-24, 25)) -> None:
+def parse_log_tick_labels(figure, exponents=range(-17, 4)) -> None:
     """Fill the cache with the labels of log-scale axes, ``10^k``, as ``figure`` would draw them (its resolution,
-    the tick labels' font): the math nearly every log-log plot of the course shows."""
+    the tick labels' font): the math nearly every log-log plot of the course shows, step sizes and errors from
+    about 1e-17 to 1e3. Each costs a grading process about 18 ms to fill, whether or not a lab plots it."""
     axes = figure.add_subplot()
     prop = axes.xaxis.get_major_ticks()[0].label1.get_fontproperties()
     parser = MathTextParser("path")
