@@ -10,18 +10,7 @@ import pytest
 from gradcourse.book.serve import serving
 
 ROOT = Path(__file__).resolve().parents[1]
-# Tests that build the real book into _build, read it, or copy the work tree while it may be written: one worker
-# runs them all, in turn (pytest-xdist's loadgroup), and builds the book once; the rest of the suite runs beside.
-BOOK_FIXTURES = {"built_book", "book_url"}
-BOOK_FILES = {"test_build.py", "test_build_skip.py", "test_mirror.py", "test_serve.py", "test_widgets.py",
-              "test_browser.py", "test_attention_widget.py"}
 HEADER = (ROOT / "book" / "en" / "index.md").read_text(encoding="utf8").split("---\n", 2)[1]
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in BOOK_FILES:
-            item.add_marker(pytest.mark.xdist_group("book"))
 
 
 @pytest.fixture(scope="session")
