@@ -62,3 +62,27 @@ def test_math_settings_changed_by_the_learner_are_not_served_from_the_cache(shar
     assert stix != plain
     with matplotlib.rc_context({"mathtext.fontset": "stix"}):
         assert png(title=r"$x_1$") == stix
+
+
+def test_a_font_setting_changed_between_figures_is_drawn_as_without_the_cache(shared, monkeypatch):
+    changed = {"font.sans-serif": ["DejaVu Serif"]}
+    monkeypatch.setattr(MathTextParser, "_parse_cached", mathtext_cache._uncached)   # matplotlib's, uncached
+    plain_stock = png()
+    with matplotlib.rc_context(changed):
+        changed_stock = png()
+    assert plain_stock != changed_stock
+    mathtext_cache.install()
+    assert png() == plain_stock
+    with matplotlib.rc_context(changed):
+        assert png() == changed_stock
+
+
+def test_a_learner_who_edits_a_returned_parse_changes_no_later_figure(shared):
+    before = png()
+    figure, axes = plt.subplots()
+    prop = axes.xaxis.get_major_ticks()[0].label1.get_fontproperties()
+    parse = MathTextParser("path").parse(r"$\mathdefault{10^{0}}$", figure.dpi, prop, antialiased=True)
+    parse.glyphs.clear()
+    parse.rects.append((0, 0, 50, 50))
+    plt.close(figure)
+    assert png() == before

@@ -4,13 +4,14 @@ matplotlib caches a parsed math string per renderer, and every figure gets a new
 log-scale axes parses its tick labels (``$\\mathdefault{10^{-6}}$``) again with pyparsing, about 18 ms each, half
 the time it takes to draw such a figure. Here the cache is shared by every renderer of the process and keyed by
 everything the parse reads: the string, the resolution, the font (a copy, as matplotlib keys it), antialiasing,
-hinting, the kind of output and the ``mathtext.*`` settings, which matplotlib reads while parsing without keying
-its own cache by them. A parse is never changed by the code that draws it (matplotlib already reuses one for
-every draw of a figure), so the pixels are the same.
+hinting, the kind of output, the font file the font resolves to, and the ``mathtext.*`` and ``font.*`` settings,
+which matplotlib reads while parsing without keying its own cache by them. The code that draws a parse never
+changes it (matplotlib already reuses one for every draw of a figure), and every caller gets its own copy of the
+glyph lists, so the pixels are the same.
 
 A parse names the fonts its glyphs are drawn with, and a font cannot cross a fork (matplotlib reopens its fonts in
 a forked child; a forked learner has also closed every descriptor the fonts read from). The first use of a parse
-in a new process swaps its fonts for this process's own, opened from the same files.
+after a fork swaps its fonts for this process's own, opened from the same files.
 """
 
 from __future__ import annotations
@@ -19,27 +20,40 @@ import functools
 import os
 
 import matplotlib
-from matplotlib.font_manager import FontPath, get_font
+from matplotlib.font_manager import FontPath, findfont, get_font
 from matplotlib.mathtext import MathTextParser
 
 _uncached = MathTextParser._parse_cached.__wrapped__
+_forks = 0   # counts the forks this process descends from: a parse made before the last one has foreign fonts
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 @functools.lru_cache(maxsize=1024)
 def _parse(output_type, settings, s, dpi, prop, antialiased, load_glyph_flags):
     parser = MathTextParser("path" if output_type == "vector" else "agg")
-    return [os.getpid(), _uncached(parser, s, dpi, prop, antialiased, load_glyph_flags)]
+    return [_forks, _uncached(parser, s, dpi, prop, antialiased, load_glyph_flags)]
 
 
-_SETTINGS = sorted(k for k in matplotlib.rcParams if k.startswith("mathtext."))
+_SETTINGS = sorted(k for k in matplotlib.rcParams if k.startswith(("mathtext.", "font.")))
 
 
 def _parse_shared(self, s, dpi, prop, antialiased, load_glyph_flags):
     settings = tuple(str(dict.__getitem__(matplotlib.rcParams, k)) for k in _SETTINGS)   # unvalidated: fast
-    entry = _parse(self._output_type, settings, s, dpi, prop, antialiased, load_glyph_flags)
-    if entry[0] != os.getpid():
-        entry[:] = [os.getpid(), _with_own_fonts(entry[1])]
-    return entry[1]
+    resolved = str(findfont(prop)) if prop is not None else ""   # where font.* or a patched lookup leads
+    entry = _parse(self._output_type, (settings, resolved), s, dpi, prop, antialiased, load_glyph_flags)
+    if entry[0] != _forks:
+        entry[:] = [_forks, _with_own_fonts(entry[1])]
+    parse = entry[1]
+    if hasattr(parse, "glyphs"):   # a copy of the lists: what the caller does with them stays with the caller
+        parse = parse._replace(glyphs=list(parse.glyphs), rects=list(parse.rects))
+    return parse
 
 
 def _with_own_fonts(parse):
