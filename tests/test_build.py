@@ -46,30 +46,38 @@ def test_pages_load_nothing_from_the_internet(built_book, lang):
     assert (built_book / lang / "_static" / "embed-amd.js").exists()
 
 
-LOADER = re.compile(r'<script type="module" src="[./]*_static/widgets/loader\.js')
-REGISTRY = re.compile(r'<script type="module">(import \* as .*?window\.gcWidgetModules = .*?)</script>', re.S)
+REGISTRY = re.compile(r'<script async="async" type="module">(import \{ mountAsParsed \} from "[./]*_static/widgets/'
+                      r'loader\.js";\n.*?mountAsParsed\(.*?\);)</script>', re.S)
 PRELOAD = re.compile(r'<link rel="modulepreload" href="[./]*_static/widgets/([a-z-]+)\.js" />')
+SCRIPT = re.compile(r"<script\b[^>]*>", re.S)
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
-def test_a_page_imports_its_widget_modules_before_the_loader_runs(built_book, lang):
-    """So that the browser fetches them while it parses the page (named in the head, with what they import), and
-    the loader mounts without import(). A page with no widget loads neither."""
+def test_a_page_mounts_its_widgets_as_it_is_parsed(built_book, lang):
+    """A page with widgets imports the loader and their modules in one async module script in its head (fetched
+    while the page is parsed: named in the head with what they import), and nothing else in the head can hold the
+    parser up: on a chapter page, every other script comes after the text. A page with no widget loads none of it."""
     with_widgets = 0
     for page in html_pages(built_book, lang):
         html = page.read_text(encoding="utf8")
         used = set(re.findall(r'<div class="gc-widget" data-module="([a-z-]+)"', html))
         registry = REGISTRY.search(html)
+        head = html[:html.index("</head>")]
         if not used:
-            assert registry is None and not LOADER.search(html) and not PRELOAD.search(html), page
+            assert registry is None and "widgets/loader.js" not in html and not PRELOAD.search(html), page
             continue
         with_widgets += 1
-        assert registry and registry.start() < LOADER.search(html).start(), f"{page}: no module list before the loader"
+        assert registry and registry.end() < len(head), f"{page}: no async module script in the head"
         listed = set(re.findall(r'"([a-z-]+)": m\d+', registry.group(1)))
-        imported = set(re.findall(r'_static/widgets/([a-z-]+)\.js"', registry.group(1)))
+        imported = set(re.findall(r'_static/widgets/([a-z-]+)\.js"', registry.group(1))) - {"loader"}
         assert listed == imported == used, f"{page}: lists {listed}, imports {imported}, uses {used}"
-        head = html[:html.index("</head>")]
-        assert set(PRELOAD.findall(head)) == used | {"common"}, f"{page}: preloads {PRELOAD.findall(head)}"
+        assert set(PRELOAD.findall(head)) == used | {"common", "loader"}, f"{page}: preloads {PRELOAD.findall(head)}"
+        # Before the stylesheets, the theme's colour-mode script (it must run before the first paint) runs at once.
+        blocking = [tag for tag in SCRIPT.findall(head[head.index("stylesheet"):])
+                    if not re.search(r"\b(async|defer)\b", tag) and "application/" not in tag]
+        assert not blocking, f"{page}: scripts that stop the parser in the head: {blocking}"
+        body = html[html.index("</head>"):]
+        assert body.index("documentation_options.js") < body.index("doctools.js") < body.index("bootstrap.js")
     assert with_widgets >= 3
 
 
@@ -77,8 +85,9 @@ def test_the_module_list_names_only_modules_that_exist():
     body = '<div class="gc-widget" data-module="quiz"></div><div class="gc-widget" data-module="no-such-widget"></div>'
     assert widget_modules(body + '<div class="gc-widget" data-module="quiz"></div>') == ["quiz"]
     assert module_registry(["quiz", "picker"], "../_static/") == (
+        'import { mountAsParsed } from "../_static/widgets/loader.js";\n'
         'import * as m0 from "../_static/widgets/quiz.js";\nimport * as m1 from "../_static/widgets/picker.js";\n'
-        'window.gcWidgetModules = { "quiz": m0, "picker": m1 };')
+        'mountAsParsed({ "quiz": m0, "picker": m1 });')
     assert with_imports(["quiz", "picker"]) == ["quiz", "picker", "common"]  # what they import, once
 
 

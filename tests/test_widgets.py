@@ -199,7 +199,7 @@ def test_built_pages_serve_the_package_files_and_no_anywidget_state(built_book):
         for name in THEORY:
             page = (built_book / lang / "chapters" / f"{name}.html").read_text(encoding="utf8")
             assert '"model_module": "anywidget"' not in page and "AnyModel" not in page
-            assert 'type="module" src="../_static/widgets/loader.js' in page
+            assert 'import { mountAsParsed } from "../_static/widgets/loader.js";' in page
 
 
 # --- a live kernel -----------------------------------------------------------------------------------------

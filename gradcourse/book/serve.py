@@ -49,6 +49,11 @@ class BookHandler(http.server.SimpleHTTPRequestHandler):
     # One connection carries a page's stylesheets, scripts and fonts one after the other, as with any static host:
     # HTTP/1.0 opened one per file, and a browser opens only six at a time to a host.
     protocol_version = "HTTP/1.1"
+    # The status line and headers go out in one write, the body in another. With Nagle's algorithm on, the body of
+    # a small file waited for the browser to acknowledge the headers, and a browser delays that acknowledgement:
+    # 40 ms lost per file after a connection's first, as much as a whole page's parse. Static hosts turn it off
+    # (nginx's tcp_nodelay is on by default).
+    disable_nagle_algorithm = True
 
     def send_head(self):
         path = self.translate_path(self.path)

@@ -112,6 +112,18 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
     context["metatags"] = context.get("metatags", "") + alternates
 
 
+def _scripts_after_content(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """On a chapter page, Sphinx's scripts and the extensions' go at the end of the body, in the same order; only
+    async ones stay in the head. In the head, each script stopped the parser until every stylesheet had arrived and
+    the script had run: the text, and the widgets in it (gradcourse.widgets mounts each as it is parsed), waited
+    for all of it. None of these scripts writes into the page as it is parsed; they act on a parsed page."""
+    scripts = context.get("script_files")
+    if templatename != "page.html" or not scripts:
+        return
+    context["script_files"] = [s for s in scripts if getattr(s, "attributes", {}).get("async")]
+    context["course_scripts_end"] = [s for s in scripts if not getattr(s, "attributes", {}).get("async")]
+
+
 def _add_missing_translations(app: Sphinx) -> None:
     """Compile our .po files (text Sphinx and the theme leave untranslated) and register them as a fallback."""
     from babel.messages.mofile import write_mo
@@ -146,5 +158,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
     app.connect("html-page-context", _on_page_context)
+    app.connect("html-page-context", _scripts_after_content, priority=900)  # after every extension's changes
     app.connect("env-get-outdated", _always_write_one_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": code_version()}

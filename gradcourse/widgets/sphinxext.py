@@ -9,11 +9,13 @@ The executed notebooks also record the anywidget models in their widget state. T
 cannot load anywidget's front end (it would ask for it from a CDN), and the loader does not need that state, so
 those models are taken out of the page; a page left with no widget state loses the widget-manager scripts too.
 
-A page with widgets also imports, in a module script just before the loader, the modules its widgets use, and lists
-them in ``window.gcWidgetModules`` (name to module): the loader mounts a listed widget at once, as soon as the page
-is parsed (in Chromium an ``import()``, even of a module the page holds, resolved only after the page's ``load``
-event, behind the theme's scripts and the fonts). The head names those modules and the ones they import as
-``modulepreload`` links, so the browser fetches them with the stylesheets, not one after the other.
+A page with widgets gets, in place of the loader's script tag, an async module script that imports the loader and
+the modules its widgets use and calls ``mountAsParsed`` with them: it runs as soon as those files are in, and each
+widget mounts when the parser reaches its mount point, not once the whole page, its stylesheets, its fonts and the
+scripts before it are in. (Deferred, as module scripts are by default, it waited for all of that; an ``import()``,
+even of a module the page held, settled in Chromium only after the page's ``load`` event.) The head names those
+modules and the ones they import as ``modulepreload`` links, so the browser fetches them with the stylesheets,
+not one after the other.
 """
 
 from __future__ import annotations
@@ -67,11 +69,12 @@ def widget_modules(body: str) -> list[str]:
 
 
 def module_registry(names: list[str], static_url: str) -> str:
-    """An ES module that imports ``names`` from ``static_url``widgets/ and lists them in window.gcWidgetModules
-    (the loader imports a widget by that same address, so the browser holds one copy of each)."""
+    """An ES module that imports the loader and ``names`` from ``static_url``widgets/ and mounts those widgets as
+    the page is parsed (the loader imports any other widget by that same address: one copy of each)."""
     imports = "".join(f'import * as m{i} from "{static_url}widgets/{name}.js";\n' for i, name in enumerate(names))
     listed = ", ".join(f"{json.dumps(name)}: m{i}" for i, name in enumerate(names))
-    return f"{imports}window.gcWidgetModules = {{ {listed} }};"
+    return (f'import {{ mountAsParsed }} from "{static_url}{LOADER}";\n{imports}'
+            f"mountAsParsed({{ {listed} }});")
 
 
 def with_imports(names: list[str]) -> list[str]:
@@ -88,10 +91,10 @@ def with_imports(names: list[str]) -> list[str]:
 
 def module_preloads(names: list[str], static_url: str) -> str:
     return "".join(f'<link rel="modulepreload" href="{static_url}widgets/{name}.js" />\n'
-                   for name in with_imports(names))
+                   for name in with_imports(["loader", *names]))
 
 
-def _list_modules_before_loader(context: dict) -> None:
+def _mount_as_parsed(context: dict) -> None:
     names = widget_modules(context.get("body", ""))
     scripts = context.get("script_files") or []
     for i, script in enumerate(scripts):
@@ -100,15 +103,15 @@ def _list_modules_before_loader(context: dict) -> None:
                 del scripts[i]
                 return
             static_url = context["pathto"]("_static/", 1)
-            scripts.insert(i, type(script)(None, priority=script.priority, type="module",
-                                           body=module_registry(names, static_url)))
+            scripts[i] = type(script)(None, priority=script.priority, type="module", **{"async": "async"},
+                                      body=module_registry(names, static_url))
             # Sphinx writes the metatags first in the head, where the browser's preload scanner sees them at once.
             context["metatags"] = context.get("metatags", "") + module_preloads(names, static_url)
             return
 
 
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    _list_modules_before_loader(context)
+    _mount_as_parsed(context)
     scripts = context.get("script_files")
     if not scripts:
         return

@@ -2,10 +2,11 @@
 // text/html output: <div class="gc-widget" data-module="picker" data-model="{...}">. The loader imports
 // _static/widgets/<module>.js (the very file a live notebook gives anywidget as _esm) and calls its render with
 // an in-browser model that offers anywidget's model API: get, set, on, off, save_changes, send.
-// A page with widgets imports their modules in a module script just before this one and lists them in
-// window.gcWidgetModules (gradcourse.widgets.sphinxext): a widget whose module is listed mounts at once, when the
-// page is parsed. (In Chromium an import(), even of a module the page already holds, settled only after the page's
-// load event, behind the theme's scripts and the fonts.)
+// A page with widgets runs, as an async module script in its head, a few lines that import this file and the
+// widgets' modules and call mountAsParsed (gradcourse.widgets.sphinxext): each widget mounts as soon as the parser
+// has read its mount point, while the rest of the page is still arriving. A deferred script would wait for the
+// whole page, its stylesheets and the scripts before it; and in Chromium an import(), even of a module the page
+// already holds, settled only after the page's load event.
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -68,12 +69,35 @@ async function mount(el) {
   el.dataset.mounted = "yes";
 }
 
-export async function mountAll(root = document) {
-  const results = await Promise.allSettled([...root.querySelectorAll(".gc-widget[data-module]")].map(mount));
-  for (const result of results) {
+async function settle(mounts) {
+  for (const result of await Promise.allSettled(mounts)) {
     if (result.status === "rejected") console.error(result.reason);
   }
   document.documentElement.dataset.gcWidgets = "ready";
 }
 
-mountAll();
+// Mount the widgets of ``modules`` (name to module) as the parser adds them, and every other mount point once the
+// page is parsed. The page's dataset.gcWidgets becomes "ready" when every widget has mounted or failed.
+export function mountAsParsed(modules) {
+  window.gcWidgetModules = modules;
+  const mounts = [];
+  const start = (el) => mounts.push(mount(el));
+  const everyOne = () => settle([...mounts, ...[...document.querySelectorAll(".gc-widget[data-module]")].map(mount)]);
+  if (document.readyState !== "loading") return everyOne();
+  document.querySelectorAll(".gc-widget[data-module]").forEach(start);
+  // The parser adds each element empty, then its children: a mount point arrives as an added node of its own.
+  const observer = new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType === Node.ELEMENT_NODE && node.matches(".gc-widget[data-module]")) start(node);
+      }
+    }
+  });
+  observer.observe(document, { childList: true, subtree: true });
+  return new Promise((resolve) => {
+    document.addEventListener("DOMContentLoaded", () => {
+      observer.disconnect();
+      resolve(everyOne());
+    }, { once: true });
+  });
+}
