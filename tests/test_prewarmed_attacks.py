@@ -665,8 +665,22 @@ def test_nothing_the_learner_starts_outlives_its_sandbox():
         inside = {(pid, _started(pid)) for pid, _ in _processes_in(process._sandbox_ns)}
         assert len(inside) >= 3  # PID 1, the placeholder, the runner (and whatever of the above still runs)
     assert not sandbox._processes_of(uid)
-    # The same processes (pids are reused), unless dead: the sandbox's PID 1 may wait a moment to be reaped.
-    assert not [pid for pid, started in inside if _started(pid) == started and not _zombie(pid)]
+    # The same processes (pids are reused), unless dead. The sandbox's PID 1 may take a moment to end and be reaped:
+    # a dying init waits for the kernel to kill every process of its namespace, and on a busy machine that took
+    # longer than the test took to look.
+    deadline = time.monotonic() + 10
+    while (left := [pid for pid, started in inside if _started(pid) == started and not _zombie(pid)]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not left, [_status(pid) for pid in left]
+
+
+def _status(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return " ".join(line.strip() for line in status if line.startswith(("Name", "State", "Uid", "NSpid")))
+    except OSError:
+        return f"{pid}: gone"
 
 
 def _started(pid: int) -> int | None:
