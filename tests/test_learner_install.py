@@ -22,6 +22,7 @@ import pytest
 
 from gradcourse.grading.checks import CHECKS, checks_for
 from gradcourse.lang import notebook_language
+from worktree import writing_or_copying
 
 REPO = Path(__file__).resolve().parents[1]
 KERNEL = "gradcourse-learner"
@@ -44,7 +45,8 @@ def run(cmd, **kwargs):
 def wheelhouse(tmp_path_factory):
     """What `make dist` builds: the sdist, and the wheel built from it."""
     out = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", out, REPO])
+    with writing_or_copying():
+        run([sys.executable, "-m", "build", "--outdir", out, REPO])
     return out
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from gradcourse.book.build import BuildError, build
 from gradcourse.book.mirror import code_cells, code_differences, pages, replace_code_cells, unmatched_pages
+from worktree import writing_or_copying
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -82,7 +83,9 @@ def test_sync_code_copies_cells_and_keeps_prose():
 
 def test_build_refuses_a_page_missing_in_one_language(tmp_path):
     copy = tmp_path / "course"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("_build", ".venv", "node_modules", ".git"))
+    with writing_or_copying():
+        shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("_build", ".venv", "node_modules", ".git",
+                                                                 "__pycache__", ".hypothesis", ".*_cache"))
     (copy / "book" / "en" / "orphan.md").write_text("# Only in English\n")
     with pytest.raises(BuildError, match=r"book/es/orphan\.md"):
         build(copy)
