@@ -38,6 +38,9 @@ def harden(c) -> None:
     c.GenerateFeedback.HTMLExporter.filters = {"markdown2html": "gradcourse.scoring.mathsvg.SvgMathMarkdown"}
     # A learner who deletes or empties a test cell gets it back, scored like any other.
     c.OverwriteCells.add_missing_cells = True
+    # nbconvert checks the whole notebook against its schema after every step (14 per submission here, a notebook
+    # with its figures each time); once after the last step of each stage checks the same notebook nbgrader saves.
+    c.Exporter.optimistic_validation = True
 
 
 class NotHardened(RuntimeError):
