@@ -54,7 +54,7 @@ SCRIPT = re.compile(r"<script\b[^>]*>", re.S)
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_a_page_mounts_its_widgets_as_it_is_parsed(built_book, lang):
-    """A page with widgets imports the loader and their modules in one async module script in its head (fetched
+    """A page with widgets imports the loader and their modules in an async module script in its head (fetched
     while the page is parsed: named in the head with what they import), and nothing else in the head can hold the
     parser up: on a chapter page, every other script comes after the text. A page with no widget loads none of it."""
     with_widgets = 0
@@ -68,6 +68,8 @@ def test_a_page_mounts_its_widgets_as_it_is_parsed(built_book, lang):
             continue
         with_widgets += 1
         assert registry and registry.end() < len(head), f"{page}: no async module script in the head"
+        # and the same lines deferred, which run before DOMContentLoaded should the async ones come late
+        assert f'<script type="module">{registry.group(1)}</script>' in html[len(head):], f"{page}: no deferred twin"
         listed = set(re.findall(r'"([a-z-]+)": m\d+', registry.group(1)))
         imported = set(re.findall(r'_static/widgets/([a-z-]+)\.js"', registry.group(1))) - {"loader"}
         assert listed == imported == used, f"{page}: lists {listed}, imports {imported}, uses {used}"

@@ -12,10 +12,10 @@ those models are taken out of the page; a page left with no widget state loses t
 A page with widgets gets, in place of the loader's script tag, an async module script that imports the loader and
 the modules its widgets use and calls ``mountAsParsed`` with them: it runs as soon as those files are in, and each
 widget mounts when the parser reaches its mount point, not once the whole page, its stylesheets, its fonts and the
-scripts before it are in. (Deferred, as module scripts are by default, it waited for all of that; an ``import()``,
-even of a module the page held, settled in Chromium only after the page's ``load`` event.) The head names those
-modules and the ones they import as ``modulepreload`` links, so the browser fetches them with the stylesheets,
-not one after the other.
+scripts before it are in (as a deferred script would). The same lines follow as a deferred module script, which
+the browser runs before DOMContentLoaded, should the async one come late. (An ``import()``, even of a module the
+page held, settled in Chromium only after the page's ``load`` event.) The head names those modules and the ones
+they import as ``modulepreload`` links, so the browser fetches them with the stylesheets, not one after the other.
 """
 
 from __future__ import annotations
@@ -103,8 +103,12 @@ def _mount_as_parsed(context: dict) -> None:
                 del scripts[i]
                 return
             static_url = context["pathto"]("_static/", 1)
-            scripts[i] = type(script)(None, priority=script.priority, type="module", **{"async": "async"},
-                                      body=module_registry(names, static_url))
+            body = module_registry(names, static_url)
+            # The async one mounts each widget as it is parsed; the deferred one (the same lines) makes sure all
+            # have mounted before DOMContentLoaded, should the first have to wait (see loader.js).
+            scripts[i:i + 1] = [type(script)(None, priority=script.priority, type="module", **{"async": "async"},
+                                             body=body),
+                                type(script)(None, priority=script.priority, type="module", body=body)]
             # Sphinx writes the metatags first in the head, where the browser's preload scanner sees them at once.
             context["metatags"] = context.get("metatags", "") + module_preloads(names, static_url)
             return

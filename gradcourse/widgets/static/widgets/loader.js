@@ -4,9 +4,10 @@
 // an in-browser model that offers anywidget's model API: get, set, on, off, save_changes, send.
 // A page with widgets runs, as an async module script in its head, a few lines that import this file and the
 // widgets' modules and call mountAsParsed (gradcourse.widgets.sphinxext): each widget mounts as soon as the parser
-// has read its mount point, while the rest of the page is still arriving. A deferred script would wait for the
-// whole page, its stylesheets and the scripts before it; and in Chromium an import(), even of a module the page
-// already holds, settled only after the page's load event.
+// has read its mount point, while the rest of the page is still arriving. An async script may also run late (on a
+// busy machine, after the page is parsed), so the same lines run again as a deferred module script, which the
+// browser runs before DOMContentLoaded: every widget has mounted by then, whichever ran first. (In Chromium an
+// import(), even of a module the page already holds, settled only after the page's load event.)
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -54,8 +55,15 @@ function pageLang() {
   return (document.documentElement.lang || "en").toLowerCase().startsWith("es") ? "es" : "en";
 }
 
-async function mount(el) {
-  if (el.dataset.mounted) return;
+// Each mount point's mounting, started once: the page's two scripts (below) may both reach it.
+const mounting = new WeakMap();
+
+function mount(el) {
+  if (!mounting.has(el)) mounting.set(el, render(el));
+  return mounting.get(el);
+}
+
+async function render(el) {
   el.dataset.mounted = "loading";
   const name = el.dataset.module || "";
   if (!NAME.test(name)) throw new Error(`gradcourse widgets: bad module name ${JSON.stringify(name)}`);
