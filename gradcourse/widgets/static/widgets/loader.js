@@ -88,16 +88,15 @@ async function settle(mounts) {
 // page is parsed. The page's dataset.gcWidgets becomes "ready" when every widget has mounted or failed.
 export function mountAsParsed(modules) {
   window.gcWidgetModules = modules;
-  const mounts = [];
-  const start = (el) => mounts.push(mount(el));
-  const everyOne = () => settle([...mounts, ...[...document.querySelectorAll(".gc-widget[data-module]")].map(mount)]);
+  // mount() starts each mount point once: the widgets started while parsing are among those settled at the end.
+  const everyOne = () => settle([...document.querySelectorAll(".gc-widget[data-module]")].map(mount));
   if (document.readyState !== "loading") return everyOne();
-  document.querySelectorAll(".gc-widget[data-module]").forEach(start);
+  document.querySelectorAll(".gc-widget[data-module]").forEach(mount);
   // The parser adds each element empty, then its children: a mount point arrives as an added node of its own.
   const observer = new MutationObserver((records) => {
     for (const record of records) {
       for (const node of record.addedNodes) {
-        if (node.nodeType === Node.ELEMENT_NODE && node.matches(".gc-widget[data-module]")) start(node);
+        if (node.nodeType === Node.ELEMENT_NODE && node.matches(".gc-widget[data-module]")) mount(node);
       }
     }
   });
