@@ -164,3 +164,43 @@ def test_a_warm_learner_that_crashes_reports_how():
         report = process.run_cell("<kill>", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
         assert report.lost and "SIGKILL" in report.error, report.error
 
+
+
+FIGURE = r"""
+import numpy as np
+import matplotlib.pyplot as plt
+from IPython import get_ipython
+from matplotlib.figure import Figure
+h = np.logspace(-14, -1, 27)
+fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3))
+left.loglog(h, h * 1e3 + 1e-12, "o-", label="forward")
+left.legend()
+image = right.imshow(np.outer(np.arange(4.0), np.arange(3.0)), cmap="RdBu_r")
+right.set_title(r"$J = \mathrm{diag}(p) - p p^\top$")
+fig.colorbar(image, ax=right)
+printer = get_ipython().display_formatter.formatters["image/png"].type_printers[Figure]
+print(getattr(printer, "func", printer).__module__)  # IPython's is a partial of its print_figure
+"""
+
+
+def figure_of(process: LearnerProcess) -> tuple[str, "np.ndarray"]:
+    import base64
+    import io
+
+    import matplotlib.image as mimage
+    report = process.run_cell("<figure>", FIGURE, outputs=True)
+    assert report.ok, report.error
+    printer = "".join(o.get("text", "") for o in report.outputs if o.get("output_type") == "stream").strip()
+    (png,) = [o["data"]["image/png"] for o in report.outputs if "image/png" in o.get("data", {})]
+    return printer, mimage.imread(io.BytesIO(base64.b64decode(png)), format="png")
+
+
+def test_a_warm_learner_draws_each_figure_once_with_the_pixels_of_a_cold_ones(monkeypatch):
+    import numpy as np
+    with LearnerProcess() as warm:
+        warm_printer, warm_pixels = figure_of(warm)
+    monkeypatch.setenv(prewarmed.COLD_ENV, "1")
+    with LearnerProcess() as cold:
+        cold_printer, cold_pixels = figure_of(cold)
+    assert (warm_printer, cold_printer) == ("tight_png", "IPython.core.pylabtools")
+    assert warm_pixels.shape == cold_pixels.shape and np.array_equal(warm_pixels, cold_pixels)

@@ -79,6 +79,7 @@ def warm() -> None:
     from IPython.core.pylabtools import print_figure
 
     import mathtext_cache
+    import tight_png
     mathtext_cache.install()
     # One figure through the inline backend's own path loads the fonts, the renderer, mathtext (log-scale tick
     # labels) and the legend and colorbar machinery: each costs a few hundred milliseconds the first time.
@@ -90,6 +91,9 @@ def warm() -> None:
     figure.colorbar(image, ax=right)
     print_figure(figure, "png", bbox_inches="tight")
     mathtext_cache.parse_log_tick_labels(figure)
+    # The inline backend registered IPython's PNG printer as the first figure was made: each figure is drawn once.
+    if tight_png.install(runner.shell.shell(runner.namespace)):
+        tight_png.png(figure)
     plt.close("all")
 
 

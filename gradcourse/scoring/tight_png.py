@@ -1,0 +1,57 @@
+"""A notebook figure's PNG drawn once, not twice (imported where the figures are drawn).
+
+IPython's inline backend saves each figure with ``bbox_inches="tight"``, and matplotlib then draws the figure
+twice: once with drawing disabled, to learn where everything lands, and once for real, inside the box found. The
+first pass still resamples every image and transforms every path, only to throw the result away: a third of the
+time a lab's figure takes. ``Figure.get_tightbbox`` finds the same box without it (it updates the ticks, titles,
+aspect and axes locators itself), so the figure is drawn once, into that box, padded as matplotlib pads it.
+
+Where the dry pass matters, the stock path runs:
+
+- a layout engine (``tight_layout``, ``constrained_layout``) moves the axes while the figure is drawn, so the box
+  is only known after a draw;
+- a figure with no axes and no lines gives no image at all, as in IPython;
+- a figure moved to another canvas than Agg's is saved by that canvas.
+
+The learner keeps control: ``%config InlineBackend.figure_formats`` or ``%matplotlib inline`` replace this
+formatter with IPython's own, as they would replace IPython's previous one. The pixels are the same as IPython's
+(tests/test_tight_png.py compares them figure by figure).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from IPython.core.pylabtools import print_figure
+
+_STOCK_KWARGS = {"bbox_inches": "tight"}
+
+
+def png(fig, base64: bool = True):
+    """The figure as IPython's inline backend shows it (base64 PNG), cut to the same tight box."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if (fig.get_layout_engine() is not None or not (fig.axes or fig.lines)
+            or not isinstance(fig.canvas, FigureCanvasAgg)):  # (the inline backend's canvas is Agg's)
+        return print_figure(fig, "png", base64=base64, **_STOCK_KWARGS)
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return print_figure(fig, "png", base64=base64, bbox_inches=box.padded(pad))
+
+
+def _is_stock(printer) -> bool:
+    """IPython's own PNG printer with its default arguments (and not one the learner configured)."""
+    return (isinstance(printer, functools.partial) and printer.func is print_figure
+            and printer.keywords == {"fmt": "png", "base64": True, **_STOCK_KWARGS} and not printer.args)
+
+
+def install(shell) -> bool:
+    """Draw the shell's inline figures once, if its PNG printer for figures is IPython's default one."""
+    from matplotlib.figure import Figure
+
+    formatter = shell.display_formatter.formatters["image/png"]
+    if not _is_stock(formatter.type_printers.get(Figure)):
+        return False
+    formatter.for_type(Figure, png)
+    return True
