@@ -11,17 +11,17 @@ def harden(c) -> None:
     import nbgrader
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                        DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteCells,
-                                        OverwriteKernelspec)
+                                        DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec)
 
     from .autograde import SandboxedGrading
     from .inert import TEMPLATES, InertNotebook
+    from .overwrite import OverwriteCellsAtOnce
     from .savegrades import SaveAutoGradesAtOnce
 
     # Before nbgrader's own sanitizing reads the learner's metadata (a grade_id that is a list crashes it, and the
     # submission would go ungraded): drop whatever nbgrader would not accept, and bound everything else.
     c.Autograde.sanitize_preprocessors = [InertNotebook, ClearOutput, DeduplicateIds, OverwriteKernelspec,
-                                          OverwriteCells, CheckCellMetadata]
+                                          OverwriteCellsAtOnce, CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [
         SandboxedGrading, IgnorePattern, ClearMetadataPreprocessor, InertNotebook, LimitOutput,
         SaveAutoGradesAtOnce, AssignLatePenalties, CheckCellMetadata,
@@ -36,7 +36,8 @@ def harden(c) -> None:
     c.GenerateFeedback.HTMLExporter.template_file = "gradcourse_csp.html.j2"
     # Math typeset to SVG as the page is made (the page runs no script, so a MathJax in the browser could not).
     c.GenerateFeedback.HTMLExporter.filters = {"markdown2html": "gradcourse.scoring.mathsvg.SvgMathMarkdown"}
-    # A learner who deletes or empties a test cell gets it back, scored like any other.
+    # A learner who deletes or empties a test cell gets it back, scored like any other (OverwriteCellsAtOnce is
+    # nbgrader's OverwriteCells: its settings are these).
     c.OverwriteCells.add_missing_cells = True
     # nbconvert checks the whole notebook against its schema after every step (14 per submission here, a notebook
     # with its figures each time); once after the last step of each stage checks the same notebook nbgrader saves.
