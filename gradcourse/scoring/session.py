@@ -229,8 +229,10 @@ class LearnerProcess:
                     break
         return self._request(request, seconds, callbacks, limit)
 
-    def _send(self, message: dict) -> None:
-        payload = wire.encode(message)  # here, so that a value that cannot be sent fails the caller, not a thread
+    def _send(self, message) -> None:
+        """Send a message, or a payload already encoded (a callback's answer, encoded where it could still fail)."""
+        # Encoded here, so that a value that cannot be sent fails the caller, not a thread.
+        payload = message if isinstance(message, bytes) else wire.encode(message)
         self._outbox.put(struct.pack(">I", len(payload)) + payload)
 
     def _request(self, request: dict, seconds: float, callbacks: dict | None = None, limit: int = 0):
@@ -378,8 +380,9 @@ def _learner_exception(error: str) -> Exception:
     return type(name, (Exception,), {})(message)
 
 
-def _answer_callback(callbacks: dict, request: dict, limit: int) -> dict:
-    """Evaluate one of the grader's own functions for the learner's code (numbers in, numbers out)."""
+def _answer_callback(callbacks: dict, request: dict, limit: int) -> dict | bytes:
+    """Evaluate one of the grader's own functions for the learner's code (numbers in, numbers out): the answer,
+    encoded when it is a result (encoding is what can fail, and it is done once)."""
     fn = callbacks.get(request.get("id"))
     args = request.get("args", [])
     if fn is None or not isinstance(args, list):
@@ -387,11 +390,9 @@ def _answer_callback(callbacks: dict, request: dict, limit: int) -> dict:
     if any(_elements(a) > limit for a in args):
         return {"ok": False, "error": f"ValueError: arrays larger than {limit} entries are not evaluated"}
     try:
-        reply = {"ok": True, "result": fn(*args)}
-        wire.encode(reply)  # the whole reply, as it will be sent: fail here, not in the sender
+        return wire.encode({"ok": True, "result": fn(*args)})  # the whole reply: fail here, not in the sender
     except Exception as exc:  # noqa: BLE001 - the learner chose the inputs; report, do not crash the grader
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    return reply
 
 
 _OWN_NS = os.readlink("/proc/self/ns/pid")
