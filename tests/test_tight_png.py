@@ -1,6 +1,7 @@
 """The learner's figures, drawn once (gradcourse/scoring/tight_png.py), show the same pixels as IPython's own inline
 PNG, which draws each figure twice: for the kinds of plot a learner makes and the ones that move things at draw
-time (legends placed "best" or outside, annotations, figure text, insets, colorbars, layout engines)."""
+time (legends placed "best" or outside, annotations, figure text, insets, colorbars, layout engines, partial polar
+axes, axisartist labels, 3D axes, subfigures: the last ones go IPython's way)."""
 
 import base64
 import functools
@@ -139,9 +140,46 @@ def with_constrained_layout(rng):
     return fig
 
 
+def partial_polar(rng):
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="polar")
+    ax.plot(np.linspace(np.pi / 4, 3 * np.pi / 4, 30), rng.uniform(0.5, 1, 30))
+    ax.set_thetamin(45)
+    ax.set_thetamax(135)
+    return fig
+
+
+def axisartist_axes(rng):
+    from mpl_toolkits.axisartist.axislines import Axes as ArtistAxes
+    fig = plt.figure()
+    ax = fig.add_subplot(axes_class=ArtistAxes)
+    ax.plot(rng.normal(size=10))
+    ax.axis["bottom"].label.set_text("bottom label")
+    return fig
+
+
+def surface_3d(rng):
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    x, y = np.meshgrid(np.linspace(-1, 1, 12), np.linspace(-1, 1, 12))
+    ax.plot_surface(x, y, x * y)
+    ax.set_zlabel("loss")
+    return fig
+
+
+def subfigures(rng):
+    fig = plt.figure()
+    left, right = fig.subfigures(1, 2)
+    left.subplots().plot(rng.normal(size=8))
+    right.subplots().hist(rng.normal(size=50))
+    right.suptitle("right")
+    return fig
+
+
 FIGURES = [errors_against_steps, jacobian_heatmap, grid_with_suptitle, legend_outside, legend_best,
            annotation_outside, figure_text_outside, twin_axes, rotated_ticks_and_bars, inset_and_equal_aspect,
-           matshow_shared_colorbar, polar_and_errorbars, with_tight_layout, with_constrained_layout]
+           matshow_shared_colorbar, polar_and_errorbars,
+           with_tight_layout, with_constrained_layout, partial_polar, axisartist_axes, surface_3d, subfigures]
 
 
 def pixels(encoded: str) -> np.ndarray:

@@ -13,8 +13,8 @@ class OverwriteCellsAtOnce(OverwriteCells):
     as before, so every cell is restored, re-typed, re-scored or dropped as nbgrader does it."""
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if getattr(self, "_read_for", None) is not self.gradebook:   # a new notebook has a new gradebook
-            self._read_for = self.gradebook
+        if getattr(self, "_cells_read_from", None) is not self.gradebook:   # a new notebook has a new gradebook
+            self._cells_read_from = self.gradebook
             self._read_cells()
         return super().preprocess_cell(cell, resources, cell_index)
 
@@ -24,17 +24,18 @@ class OverwriteCellsAtOnce(OverwriteCells):
             notebook = gradebook.find_notebook(self.notebook_id, self.assignment_id)
         except MissingEntry:
             return   # nbgrader's own queries then report every cell missing, as they would have
+        read_for = (self.notebook_id, self.assignment_id)   # the cells below are this notebook's only
         sources = {c.name: c for c in notebook.source_cells}
         graded = {c.name: c for c in notebook.task_cells}
         graded.update({c.name: c for c in notebook.grade_cells})   # a grade cell first, as nbgrader looks
 
         def find_source_cell(name, notebook_id, assignment_id):
-            if (notebook_id, assignment_id) != (self.notebook_id, self.assignment_id) or name not in sources:
+            if (notebook_id, assignment_id) != read_for or name not in sources:
                 return type(gradebook).find_source_cell(gradebook, name, notebook_id, assignment_id)
             return sources[name]
 
         def find_graded_cell(name, notebook_id, assignment_id):
-            if (notebook_id, assignment_id) != (self.notebook_id, self.assignment_id) or name not in graded:
+            if (notebook_id, assignment_id) != read_for or name not in graded:
                 return type(gradebook).find_graded_cell(gradebook, name, notebook_id, assignment_id)
             return graded[name]
 

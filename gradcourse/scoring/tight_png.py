@@ -3,13 +3,17 @@
 IPython's inline backend saves each figure with ``bbox_inches="tight"``, and matplotlib then draws the figure
 twice: once with drawing disabled, to learn where everything lands, and once for real, inside the box found. The
 first pass still resamples every image and transforms every path, only to throw the result away: a third of the
-time a lab's figure takes. ``Figure.get_tightbbox`` finds the same box without it (it updates the ticks, titles,
-aspect and axes locators itself), so the figure is drawn once, into that box, padded as matplotlib pads it.
+time a lab's figure takes. For plain 2D axes, ``Figure.get_tightbbox`` finds the same box without it (it updates the
+ticks, titles, aspect and axes locators itself), so the figure is drawn once, into that box, padded as matplotlib
+pads it.
 
 Where the dry pass matters, the stock path runs:
 
 - a layout engine (``tight_layout``, ``constrained_layout``) moves the axes while the figure is drawn, so the box
   is only known after a draw;
+- axes of another kind than plain 2D ones (polar, 3D, ``axisartist``) or subfigures: some lay out their labels or
+  margins only as they are drawn (a partial polar plot's margin, axisartist's axis labels), so the box found
+  without a draw can differ;
 - a figure with no axes and no lines gives no image at all, as in IPython;
 - a figure moved to another canvas than Agg's is saved by that canvas.
 
@@ -30,9 +34,11 @@ _STOCK_KWARGS = {"bbox_inches": "tight"}
 def png(fig, base64: bool = True):
     """The figure as IPython's inline backend shows it (base64 PNG), cut to the same tight box."""
     import matplotlib
+    from matplotlib.axes import Axes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    if (fig.get_layout_engine() is not None or not (fig.axes or fig.lines)
+    if (fig.get_layout_engine() is not None or not (fig.axes or fig.lines) or fig.subfigs
+            or any(type(axes) is not Axes for axes in fig.axes)
             or not isinstance(fig.canvas, FigureCanvasAgg)):  # (the inline backend's canvas is Agg's)
         return print_figure(fig, "png", base64=base64, **_STOCK_KWARGS)
     box = fig.get_tightbbox(fig.canvas.get_renderer())
