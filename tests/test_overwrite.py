@@ -91,9 +91,15 @@ def test_the_gradebook_is_read_once_per_notebook_not_per_cell(gradebook, monkeyp
     from nbgrader.api import Gradebook
     db_url, release = gradebook
     queries = []
+
+    def counting(name, original):
+        def counted(self, *args):
+            queries.append(name)
+            return original(self, *args)
+        return counted
+
     for name in ("find_source_cell", "find_graded_cell", "find_notebook"):
-        original = getattr(Gradebook, name)
-        monkeypatch.setattr(Gradebook, name, lambda self, *a, _o=original, _n=name: (queries.append(_n), _o(self, *a))[1])
+        monkeypatch.setattr(Gradebook, name, counting(name, getattr(Gradebook, name)))
     OverwriteCellsAtOnce().preprocess(copy.deepcopy(release), {"nbgrader": {
         "notebook": NOTEBOOK, "assignment": ASSIGNMENT, "db_url": db_url}})
     assert queries == ["find_notebook"]

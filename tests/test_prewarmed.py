@@ -183,7 +183,8 @@ print(getattr(printer, "func", printer).__module__)  # IPython's is a partial of
 """
 
 
-def figure_of(process: LearnerProcess) -> tuple[str, "np.ndarray"]:
+def figure_of(process: LearnerProcess) -> tuple:
+    """What printed the cell's figure (its module) and the figure's pixels."""
     import base64
     import io
 
