@@ -89,11 +89,13 @@ def warm() -> None:
     left.set_title("t")
     image = right.imshow(np.eye(2), cmap="RdBu_r")
     figure.colorbar(image, ax=right)
-    print_figure(figure, "png", bbox_inches="tight")
-    mathtext_cache.parse_log_tick_labels(figure)
-    # The inline backend registered IPython's PNG printer as the first figure was made: each figure is drawn once.
+    # The inline backend registered IPython's PNG printer as the first figure was made: each figure is drawn once,
+    # starting with this one (through IPython's printer, should that not be its default one).
     if tight_png.install(runner.shell.shell(runner.namespace)):
         tight_png.png(figure)
+    else:
+        print_figure(figure, "png", bbox_inches="tight")
+    mathtext_cache.parse_log_tick_labels(figure)
     plt.close("all")
 
 
