@@ -1,7 +1,7 @@
 """The learner's figures, drawn once (gradcourse/scoring/tight_png.py), show the same pixels as IPython's own inline
 PNG, which draws each figure twice: for the kinds of plot a learner makes and the ones that move things at draw
 time (legends placed "best" or outside, annotations, figure text, insets, colorbars, layout engines, partial polar
-axes, axisartist labels, 3D axes, subfigures: the last ones go IPython's way)."""
+axes, axisartist labels, 3D axes, subfigures, a text moved on draw_event: the last ones go IPython's way)."""
 
 import base64
 import functools
@@ -176,10 +176,19 @@ def subfigures(rng):
     return fig
 
 
+def moved_on_draw(rng):
+    fig, ax = plt.subplots()
+    ax.plot(rng.normal(size=5))
+    text = fig.text(0.5, 0.5, "moved when drawn")
+    fig.canvas.mpl_connect("draw_event", lambda event: text.set_position((2.0, 2.0)))
+    return fig
+
+
 FIGURES = [errors_against_steps, jacobian_heatmap, grid_with_suptitle, legend_outside, legend_best,
            annotation_outside, figure_text_outside, twin_axes, rotated_ticks_and_bars, inset_and_equal_aspect,
            matshow_shared_colorbar, polar_and_errorbars,
-           with_tight_layout, with_constrained_layout, partial_polar, axisartist_axes, surface_3d, subfigures]
+           with_tight_layout, with_constrained_layout, partial_polar, axisartist_axes, surface_3d, subfigures,
+           moved_on_draw]
 
 
 def pixels(encoded: str) -> np.ndarray:

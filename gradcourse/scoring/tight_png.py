@@ -14,6 +14,8 @@ Where the dry pass matters, the stock path runs:
 - axes of another kind than plain 2D ones (polar, 3D, ``axisartist``) or subfigures: some lay out their labels or
   margins only as they are drawn (a partial polar plot's margin, axisartist's axis labels), so the box found
   without a draw can differ;
+- code run on ``draw_event`` may move things after the dry pass, where the box is measured (a red team moved a
+  text that way);
 - a figure with no axes and no lines gives no image at all, as in IPython;
 - a figure moved to another canvas than Agg's is saved by that canvas.
 
@@ -39,7 +41,8 @@ def png(fig, base64: bool = True):
 
     if (fig.get_layout_engine() is not None or not (fig.axes or fig.lines) or fig.subfigs
             or any(type(axes) is not Axes for axes in fig.axes)
-            or not isinstance(fig.canvas, FigureCanvasAgg)):  # (the inline backend's canvas is Agg's)
+            or not isinstance(fig.canvas, FigureCanvasAgg)  # (the inline backend's canvas is Agg's)
+            or fig.canvas.callbacks.callbacks.get("draw_event")):
         return print_figure(fig, "png", base64=base64, **_STOCK_KWARGS)
     box = fig.get_tightbbox(fig.canvas.get_renderer())
     pad = matplotlib.rcParams["savefig.pad_inches"]
