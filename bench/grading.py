@@ -14,7 +14,9 @@ Printed per pipeline: submissions per minute, median and p95 seconds per submiss
 timestamps; hardened: from the command's progress lines, per grading process), CPU seconds per submission of all the
 processes it started and of the warm learners (from the grading log; what a busy machine does not change), the peak
 memory of any one of them (warm learners included), and throughput over stock's, each beside its target (issue #18:
-8x stock on lab00 and lab03, 5x on the mixed class, 150 MB per grading process).
+8x stock on lab00 and lab03, 5x on the mixed class, 150 MB per grading process). Throughput is the machine's: stock
+nbgrader runs one submission at a time on a machine whose cores it may all use, so the figure set against the target
+is the run with a grading process per core; runs with fewer are printed for comparison.
 
 ``--profile`` then grades each class once more with one nbgrader process per pipeline, a clock around each step
 (this file, run as ``--probe``, is that process), and prints where the time goes per submission.
@@ -174,7 +176,7 @@ def quantiles(per: list[float]) -> tuple[float, float]:
 
 def report(title: str, kind: str, results: dict) -> None:
     """One row per pipeline; each hardened figure beside its target (and the stock row above it)."""
-    target = TARGET_SPEEDUP[kind]
+    target, cores = TARGET_SPEEDUP[kind], os.cpu_count() or 1
     print(f"\n{title}")
     print(f"{'pipeline':<13} {'subs':>5} {'wall s':>7} {'subs/min':>9} {'median s':>9} {'p95 s':>6} {'CPU/sub':>7}   "
           f"{'peak MB (target)':<20} {'vs stock (target)':<22}")
@@ -189,7 +191,11 @@ def report(title: str, kind: str, results: dict) -> None:
             continue
         worst = max(r["peak_mb"], r.get("learner_mb", 0))   # a warm learner is a process of its own
         peak = f"{worst:.0f} (<= {TARGET_PEAK_MB}) {'ok' if worst <= TARGET_PEAK_MB else 'OVER'}"
-        print(line + f"{peak:<20} {speedup:.2f}x (>= {target:g}x) {'met' if speedup >= target else 'MISSED'}")
+        if r["jobs"] < cores:   # stock has the whole machine; so must the figure set against the target
+            versus = f"{speedup:.2f}x (with {r['jobs']} of {cores} cores; the target is for all)"
+        else:
+            versus = f"{speedup:.2f}x (>= {target:g}x) {'met' if speedup >= target else 'MISSED'}"
+        print(line + f"{peak:<20} {versus}")
 
 
 # -- --profile: where the time goes ----------------------------------------------------------------------------
@@ -410,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, hardened, j in pipelines:
                 course = make_course(Path(tmp) / name.replace(" ", ""), hardened)
                 assignments = build_class(course, labs, args.lang, args.students)
-                results[name] = grade_course(course, assignments, j) if hardened else \
+                results[name] = {**grade_course(course, assignments, j), "jobs": j} if hardened else \
                     grade_stock(course, assignments)
             report(f"grading {title}: {results['stock']['n']} submissions on {os.cpu_count()} cores", kind, results)
             if args.profile:
