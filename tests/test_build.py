@@ -13,7 +13,7 @@ from gradcourse.book.build import BuildError, build
 from gradcourse.book.images import webp_twin
 from gradcourse.book.mirror import pages
 from gradcourse.book.sphinxext import label_nav_toggles
-from gradcourse.widgets.sphinxext import module_registry, widget_modules, with_imports
+from gradcourse.widgets.sphinxext import module_registry, paint_after_last_mount, widget_modules, with_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
@@ -74,6 +74,11 @@ def test_a_page_mounts_its_widgets_as_it_is_parsed(built_book, lang):
         imported = set(re.findall(r'_static/widgets/([a-z-]+)\.js"', registry.group(1))) - {"loader"}
         assert listed == imported == used, f"{page}: lists {listed}, imports {imported}, uses {used}"
         assert set(PRELOAD.findall(head)) == used | {"common", "loader"}, f"{page}: preloads {PRELOAD.findall(head)}"
+        # The first paint waits until the parser has read the last mount point, which alone bears that id.
+        assert head.count('<link rel="expect" href="#gc-last-widget" blocking="render" />') == 1, page
+        marked = [m.start() for m in re.finditer(r'<div id="gc-last-widget" class="gc-widget" data-module=', html)]
+        assert len(marked) == 1 and html.count('id="gc-last-widget"') == 1, page
+        assert not re.search(r'<div class="gc-widget" data-module=', html[marked[0]:]), f"{page}: not the last one"
         # Before the stylesheets, the theme's colour-mode script (it must run before the first paint) runs at once.
         blocking = [tag for tag in SCRIPT.findall(head[head.index("stylesheet"):])
                     if not re.search(r"\b(async|defer)\b", tag) and "application/" not in tag]
@@ -91,6 +96,17 @@ def test_the_module_list_names_only_modules_that_exist():
         'import * as m0 from "../_static/widgets/quiz.js";\nimport * as m1 from "../_static/widgets/picker.js";\n'
         'mountAsParsed({ "quiz": m0, "picker": m1 });')
     assert with_imports(["quiz", "picker"]) == ["quiz", "picker", "common"]  # what they import, once
+
+
+def test_the_first_paint_waits_for_the_last_mount_point_only():
+    body = '<p>a</p><div class="gc-widget" data-module="quiz"></div><p>b</p><div class="gc-widget" data-module="x">'
+    marked, link = paint_after_last_mount(body)
+    assert marked == body.replace('<div class="gc-widget" data-module="x"',
+                                  '<div id="gc-last-widget" class="gc-widget" data-module="x"')
+    assert link == '<link rel="expect" href="#gc-last-widget" blocking="render" />\n'
+    assert paint_after_last_mount("<p>no widget</p>") == ("<p>no widget</p>", "")
+    taken = body + '<span id="gc-last-widget"></span>'  # never two elements with the id the paint waits for
+    assert paint_after_last_mount(taken) == (taken, "")
 
 
 def test_png_images_are_served_as_webp_with_the_same_pixels(built_book, tmp_path):

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 THEORY = ["chain-rule", "softmax-cross-entropy", "tensor-ops", "matmul-fused-ce", "scalars-to-tensors",
           "gradient-checks", "normalization-routing", "attention"]
-MOUNT = re.compile(r'<div class="gc-widget" data-module="([a-z-]+)" data-model="([^"]*)"></div>')
+# (the page's last mount point also bears the id its first paint waits for: gradcourse.widgets.sphinxext)
+MOUNT = re.compile(r'<div (?:id="gc-last-widget" )?class="gc-widget" data-module="([a-z-]+)" '
+                   r'data-model="([^"]*)"></div>')
 MARKER = re.compile(r"^% widget: quiz (\S+)$", re.M)
 
 
