@@ -16,14 +16,12 @@ import pytest
 from conftest import Visit
 from gradcourse.widgets import STATIC, AttentionExplorer, esm
 from test_terminology import js_language_block
+from test_widgets import MOUNT, mounts
 from test_widgets_browser import CONTRAST
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 PAGE = "chapters/attention"
-# (the page's last mount point also bears the id its first paint waits for: gradcourse.widgets.sphinxext)
-MOUNT = re.compile(r'<div (?:id="gc-last-widget" )?class="gc-widget" data-module="([a-z-]+)" '
-                   r'data-model="([^"]*)"></div>')
 MARKER = re.compile(r"^% widget: quiz (\S+)$", re.M)
 TITLE = {"en": "Attention backward, one query row at a time",
          "es": "El paso hacia atrás de la atención, fila a fila"}
@@ -197,10 +195,6 @@ def test_front_end_has_every_label_in_both_languages():
 
 
 # --- the book -------------------------------------------------------------------------------------------------
-
-
-def mounts(page: Path) -> list[tuple[str, dict]]:
-    return [(m, json.loads(html.unescape(s))) for m, s in MOUNT.findall(page.read_text(encoding="utf8"))]
 
 
 def test_the_chapter_carries_the_explorer_and_its_quizzes(built_book):
