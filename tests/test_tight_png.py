@@ -184,11 +184,33 @@ def moved_on_draw(rng):
     return fig
 
 
+def callbacks_not_a_registry(rng):
+    """A canvas whose callback registry is not matplotlib's: IPython prints the figure, so must the printer."""
+    fig, ax = plt.subplots()
+    ax.plot(rng.normal(size=5))
+
+    class Registry:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def process(self, *args, **kwargs):
+            return self._inner.process(*args, **kwargs)
+
+        def connect(self, *args, **kwargs):
+            return self._inner.connect(*args, **kwargs)
+
+        def disconnect(self, *args, **kwargs):
+            return self._inner.disconnect(*args, **kwargs)
+
+    fig._canvas_callbacks = Registry(fig._canvas_callbacks)
+    return fig
+
+
 FIGURES = [errors_against_steps, jacobian_heatmap, grid_with_suptitle, legend_outside, legend_best,
            annotation_outside, figure_text_outside, twin_axes, rotated_ticks_and_bars, inset_and_equal_aspect,
            matshow_shared_colorbar, polar_and_errorbars,
            with_tight_layout, with_constrained_layout, partial_polar, axisartist_axes, surface_3d, subfigures,
-           moved_on_draw]
+           moved_on_draw, callbacks_not_a_registry]
 
 
 def pixels(encoded: str) -> np.ndarray:

@@ -17,6 +17,9 @@ Where the dry pass matters, the stock path runs:
 - code run on ``draw_event`` may move things after the dry pass, where the box is measured (a red team moved a
   text that way);
 - a figure with no axes and no lines gives no image at all, as in IPython;
+- (not caught: code that changes the figure while it draws by another route, such as an artist subclass whose
+  ``draw`` moves others, or an ``xlim_changed`` or stale callback that moves a text. There the image shows the
+  figure as after one draw, where IPython's shows it after two; only the feedback's picture differs, never a score);
 - a figure moved to another canvas than Agg's is saved by that canvas.
 
 The learner keeps control: ``%config InlineBackend.figure_formats`` or ``%matplotlib inline`` replace this
@@ -42,11 +45,17 @@ def png(fig, base64: bool = True):
     if (fig.get_layout_engine() is not None or not (fig.axes or fig.lines) or fig.subfigs
             or any(type(axes) is not Axes for axes in fig.axes)
             or not isinstance(fig.canvas, FigureCanvasAgg)  # (the inline backend's canvas is Agg's)
-            or fig.canvas.callbacks.callbacks.get("draw_event")):
+            or _runs_code_on_draw(fig.canvas)):
         return print_figure(fig, "png", base64=base64, **_STOCK_KWARGS)
     box = fig.get_tightbbox(fig.canvas.get_renderer())
     pad = matplotlib.rcParams["savefig.pad_inches"]
     return print_figure(fig, "png", base64=base64, bbox_inches=box.padded(pad))
+
+
+def _runs_code_on_draw(canvas) -> bool:
+    """A draw_event callback is registered, or the canvas's registry is not matplotlib's (so none can be ruled out)."""
+    registered = getattr(getattr(canvas, "callbacks", None), "callbacks", None)
+    return not isinstance(registered, dict) or bool(registered.get("draw_event"))
 
 
 def _is_stock(printer) -> bool:
