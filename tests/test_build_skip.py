@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from conftest import mini_course
@@ -34,6 +35,11 @@ def written(site: Path, lang: str) -> dict[str, int]:
     return {p.relative_to(site).as_posix(): p.stat().st_mtime_ns for p in (site / lang).rglob("*") if p.is_file()}
 
 
+def stylesheet_version(page: Path) -> str:
+    """The checksum a page links course.css by (Sphinx's ``?v=``)."""
+    return re.search(r"course\.css\?v=([0-9a-f]+)", page.read_text(encoding="utf8")).group(1)
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf8")
     assert old in text, f"{old!r} is not in {path}"
@@ -41,7 +47,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_a_rebuild_builds_exactly_the_languages_whose_inputs_changed(tmp_path):
-    course = mini_course(tmp_path, "# Start\n\nFirst words.\n", "# Inicio\n\nPrimeras palabras.\n")
+    course = mini_course(tmp_path, "# Start\n\nFirst words.\n", "# Inicio\n\nPrimeras palabras.\n",
+                         extra={"more": "# More\n\nA page no edit below touches.\n"})
     shutil.copytree(ROOT / "gradcourse", course / "gradcourse", ignore=shutil.ignore_patterns("__pycache__"))
     site = course / "_build" / "html"
     assert build(course) == ({"en", "es"}, set())
@@ -62,11 +69,19 @@ def test_a_rebuild_builds_exactly_the_languages_whose_inputs_changed(tmp_path):
     assert build(course) == ({"es"}, {"en"})
     assert "Texto roto" not in (site / "es" / "index.html").read_text(encoding="utf8")
 
+    # Shared code changed: every page is written again, so none links to a stylesheet by its old checksum (?v=),
+    # which a reader's browser would answer from its cache with the old file.
+    linked = {lang: stylesheet_version(site / lang / "more.html") for lang in ("en", "es")}
     loader = course / "gradcourse" / "widgets" / "static" / "widgets" / "loader.js"
     loader.write_text(loader.read_text(encoding="utf8") + "\n// edited by the test\n", encoding="utf8")
+    sheet = course / "gradcourse" / "book" / "static" / "course.css"
+    sheet.write_text(sheet.read_text(encoding="utf8") + "\n/* edited by the test */\n", encoding="utf8")
     assert build(course) == ({"en", "es"}, set())
     for lang in ("en", "es"):
         assert "// edited by the test" in (site / lang / "_static" / "widgets" / "loader.js").read_text()
+        served = (site / lang / "_static" / "course.css").read_bytes()
+        assert b"edited by the test" in served
+        assert stylesheet_version(site / lang / "more.html") == f"{zlib.crc32(served):08x}" != linked[lang]
 
     edit(course / "_config.yml", 'copyright: "2026"', 'copyright: "2031"')
     assert build(course) == ({"en", "es"}, set())

@@ -105,11 +105,12 @@ def build(
         if fingerprint.is_current(stamp, before, html):
             print(f"== book/{lang} ({name}) is up to date ==", flush=True)
             continue
+        every_page = fingerprint.shared_changed(stamp, before)
         stamp.unlink(missing_ok=True)  # a build that fails half-way leaves no claim that the HTML is current
         started = time.perf_counter()
         print(f"== building book/{lang} ({name}) ==", flush=True)
         sphinx = sphinx or sphinx_runner(root, out, toc, partial, languages)
-        status = sphinx(lang)
+        status = sphinx(lang, every_page)
         seconds = time.perf_counter() - started
         if status != 0:
             failed.append(lang)
@@ -135,7 +136,7 @@ def sphinx_runner(root: Path, out: Path, toc: Path, partial: bool, languages: di
     defaults, _ = get_final_config(user_yaml=root / "_config.yml", cli_config={"latex_individualpages": False})
     extensions = [e for e in defaults["extensions"] if e not in DROPPED_EXTENSIONS]
 
-    def run(lang: str) -> int:
+    def run(lang: str, every_page: bool) -> int:
         overrides = {
             "external_toc_path": toc.as_posix(),
             "extensions": extensions,
@@ -157,6 +158,7 @@ def sphinx_runner(root: Path, out: Path, toc: Path, partial: bool, languages: di
             path_config=str(root / "_config.yml"),
             confoverrides=overrides,
             doctreedir=out / "doctrees" / lang,
+            force_all=every_page,  # rewritten without being read or executed again (fingerprint.shared_changed)
             warningiserror=True,
             keep_going=True,
             quiet=True,

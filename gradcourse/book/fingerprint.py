@@ -29,16 +29,33 @@ STAMP = "course-build.json"
 def inputs(root: Path, lang: str, toc: Path, cache: Path, options: dict) -> dict:
     """What the HTML of ``book/<lang>`` is built from: its sources and the shared files, then the execution cache
     apart, because a build writes to the cache itself (see :func:`record`)."""
-    digest = hashlib.sha256(json.dumps([VERSION, options, sys.version, _installed()]).encode())
-    files = [root / "_config.yml", toc, root / "package-lock.json", root / "node_modules" / ".package-lock.json"]
-    files += _tree(root / "book" / lang) + [f for name in SHARED_CODE for f in _tree(PACKAGE / name)]
+    shared = [root / "_config.yml", toc, root / "package-lock.json", root / "node_modules" / ".package-lock.json"]
+    shared += [f for name in SHARED_CODE for f in _tree(PACKAGE / name)]
+    every_page = _digest([VERSION, options, sys.version, _installed()], shared)
+    return {"sources": _digest([every_page], _tree(root / "book" / lang)), "shared": every_page,
+            "cache": _cache_records(cache / "global.db")}
+
+
+def shared_changed(stamp: Path, now: dict) -> bool:
+    """Has what every page is made with (configuration, templates, stylesheets, scripts, extensions) changed since
+    the last successful build? Sphinx writes again only the pages whose sources changed, and a page it does not write
+    keeps the old ``?v=`` checksums of the stylesheets and scripts it links to: a reader's cached copy of the old
+    file would go on being used. When in doubt, yes."""
+    try:
+        return json.loads(stamp.read_text(encoding="utf8"))["inputs"]["shared"] != now["shared"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+
+
+def _digest(values: list, files: list[Path]) -> str:
+    digest = hashlib.sha256(json.dumps(values).encode())
     for f in files:
         digest.update(f"\0{f}\0".encode())
         try:
             digest.update(f.read_bytes())
         except FileNotFoundError:
             digest.update(b"\0missing")
-    return {"sources": digest.hexdigest(), "cache": _cache_records(cache / "global.db")}
+    return digest.hexdigest()
 
 
 def is_current(stamp: Path, now: dict, html: Path) -> bool:
