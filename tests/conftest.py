@@ -112,6 +112,44 @@ class Visit:
         assert self.errors == [], f"console errors: {self.errors}"
 
 
+ON_SCREEN = "e => { const r = e.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }"
+
+
+class WidgetVisit(Visit):
+    """A tab on a page of the built book whose widgets have mounted (the ``visit`` fixture opens them)."""
+
+    def open(self, url: str):
+        self.page.goto(url)
+        self.page.wait_for_function("document.documentElement.dataset.gcWidgets === 'ready'", timeout=20_000)
+        return self.page
+
+    def show(self, locator, tries: int = 5):
+        """Scroll ``locator`` into view, as a reader does before reading it. The browser lays out only the blocks near
+        the screen (content-visibility: auto, course.css) and holds the others at a typical height: drawing those a
+        scroll passes can move the target off screen again, so scroll until it stays. (Text the browser skipped
+        reads as empty: innerText.)"""
+        for _ in range(tries):
+            locator.scroll_into_view_if_needed()
+            self.page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            if locator.evaluate(ON_SCREEN):
+                return locator
+        raise AssertionError(f"{locator} does not stay on screen after {tries} scrolls")
+
+
+@pytest.fixture
+def visit(browser):
+    """``visit(**context_options)``: a new WidgetVisit, closed after the test."""
+    opened = []
+
+    def make(**options):
+        opened.append(WidgetVisit(browser, **options))
+        return opened[-1]
+
+    yield make
+    for v in opened:
+        v.context.close()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """The mutation score of the pitfall matrix (tests/labs/test_pitfalls.py), when it ran: wrong implementations
     that lose points on every seed tried, out of all of them."""

@@ -1,7 +1,8 @@
 """What the browser tests and ``bench/pages.py`` check on a built page, written once so both measure the same way.
 
 - ``WIDGET_PROBE`` (an init script): the moment each widget is in the page, it is used once (a box ticked, a slider
-  moved, a quiz sent), and the time from navigation start until the widget's own DOM answers is recorded.
+  moved, a quiz sent), and the time from navigation start until the widget's own DOM answers is recorded, and until
+  a frame has drawn that answer.
 - ``run_axe``: axe-core from ``node_modules`` (never a CDN), WCAG 2.0, 2.1 and 2.2 at levels A and AA.
 - ``math_in_source`` counts the equations a page's source holds, parsed by MyST as the build parses it;
   ``MATH_ON_PAGE`` counts those the browser shows typeset, and finds TeX left as text.
@@ -29,6 +30,23 @@ AXE_EXCLUDE = [".katex-html"]
 # colours do not depend on it: axe checks the page with every section laid out, as a reader who scrolls sees it.
 RENDER_ALL = """() => { for (const el of document.querySelectorAll("*")) {
   if (getComputedStyle(el).contentVisibility === "auto") el.style.contentVisibility = "visible"; } }"""
+# What skipping costs the layout. A block the browser may skip (content-visibility: auto) is, once drawn, contained
+# (layout, style, paint): the margins of what it holds no longer collapse with its own, and so it may sit lower or
+# higher than it would uncontained. Run in the page: each such block drawn contained, then uncontained, and every
+# article element whose place differs by more than a pixel between the two, named. (It leaves the blocks drawn, as
+# RENDER_ALL does.)
+SKIPPING_MOVES = """() => {
+  const blocks = [...document.querySelectorAll("*")].filter((el) => getComputedStyle(el).contentVisibility === "auto");
+  const items = [...document.querySelectorAll("article *")];
+  const where = () => items.map((el) => el.getBoundingClientRect().top + scrollY);
+  blocks.forEach((el) => { el.style.contentVisibility = "visible"; el.style.contain = "layout style paint"; });
+  const contained = where();
+  blocks.forEach((el) => { el.style.contain = ""; });
+  const free = where();
+  return items.flatMap((el, i) => Math.abs(contained[i] - free[i]) > 1
+    ? [`${el.tagName.toLowerCase()}.${[...el.classList].join(".")} "${el.textContent.trim().slice(0, 40)}" `
+       + `${Math.round(contained[i] - free[i])} px`] : []).slice(0, 3);
+}"""
 # Any address but this machine's, matched by Playwright's driver: a page's own requests never pass through Python.
 OUTSIDE = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)(:\d+)?/)")
 
@@ -63,13 +81,16 @@ WIDGET_PROBE = """
     for (const root of document.querySelectorAll(".gc-widget-root")) {
       if (seen.has(root)) continue;
       seen.add(root);
-      const entry = { widget: root.className, ms: null };
+      const entry = { widget: root.className, ms: null, shown: null };
       window.__gcResponses.push(entry);
       new MutationObserver((_, observer) => {
         entry.ms = performance.now();
         observer.disconnect();
+        // A reader sees the answer once a frame has drawn it: the first task after the next frame is rendered. Before
+        // the page's first paint that is the first frame, however long it takes to lay out.
+        requestAnimationFrame(() => setTimeout(() => { entry.shown = performance.now(); }));
       }).observe(root, { childList: true, subtree: true, characterData: true, attributes: true });
-      if (use(root) === false) entry.ms = -1;  // nothing to use: a widget with no control
+      if (use(root) === false) entry.ms = entry.shown = -1;  // nothing to use: a widget with no control
     }
   };
   new MutationObserver(probe).observe(document, { childList: true, subtree: true });
@@ -88,10 +109,11 @@ def block_outside(context, blocked: list[str]) -> None:
 
 
 def widget_responses(page, count: int, timeout_ms: int = 20_000) -> list[dict]:
-    """Wait until each of the page's ``count`` widgets has answered the probe; return ``{widget, ms}`` for each."""
+    """Wait until each of the page's ``count`` widgets has answered the probe and a frame has drawn the answer; return
+    ``{widget, ms, shown}`` for each (ms after navigation start: the answer in the page, then on screen)."""
     page.wait_for_function(
         f"window.__gcResponses && window.__gcResponses.length >= {count} "
-        "&& window.__gcResponses.every((r) => r.ms !== null)", timeout=timeout_ms)
+        "&& window.__gcResponses.every((r) => r.shown !== null)", timeout=timeout_ms)
     return page.evaluate("window.__gcResponses")
 
 

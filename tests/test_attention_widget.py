@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import Visit
 from gradcourse.widgets import STATIC, AttentionExplorer, esm
 from test_terminology import js_language_block
 from test_widgets import MOUNT, mounts
@@ -259,33 +258,6 @@ def test_explorer_in_a_live_kernel():
 
 
 # --- a real browser, no kernel ---------------------------------------------------------------------------------
-
-
-class WidgetVisit(Visit):
-    def open(self, url: str):
-        self.page.goto(url)
-        self.page.wait_for_function("document.documentElement.dataset.gcWidgets === 'ready'", timeout=20_000)
-        return self.page
-
-    def show(self, locator):
-        """Scroll ``locator`` into view, as a reader does before reading it: the browser lays out a section only
-        near the screen (content-visibility: auto), and the text of one it skipped reads as empty (innerText)."""
-        locator.scroll_into_view_if_needed()
-        self.page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        return locator
-
-
-@pytest.fixture
-def visit(browser):
-    opened = []
-
-    def make(**options):
-        opened.append(WidgetVisit(browser, **options))
-        return opened[-1]
-
-    yield make
-    for v in opened:
-        v.context.close()
 
 
 # What the per-key table and the dQ line show, read in one round trip to the page.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Visit, serve
-from pagechecks import (AXE_COLOUR_RULES, MATH_ON_PAGE, WIDGET_PROBE, axe_violations, block_outside,
+from pagechecks import (AXE_COLOUR_RULES, MATH_ON_PAGE, SKIPPING_MOVES, WIDGET_PROBE, axe_violations, block_outside,
                         describe_violations, math_in_source, run_axe, settle, start_axe, widget_responses)
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -106,7 +106,13 @@ def open_and_check(tab: Visit, site: Path, url: str, page: str) -> list[str]:
     tab.errors.clear()
     tab.page.emulate_media(color_scheme="light")
     open_page(tab, f"{url}/{page}")
-    return check_widgets(tab) + check_math(tab, site, page)
+    return check_widgets(tab) + check_math(tab, site, page) + check_skipping(tab)
+
+
+def check_skipping(tab: Visit) -> list[str]:
+    """The blocks the browser may skip until they near the screen sit where they would if it never skipped them."""
+    moved = tab.page.evaluate(SKIPPING_MOVES)
+    return [f"drawing its skippable blocks moves what they hold: {moved}"] if moved else []
 
 
 def to_dark(tab: Visit) -> list[str]:
@@ -205,6 +211,7 @@ BROKEN = """<!doctype html><html lang="en"><head><title>Broken</title>
 <details><summary><i class="icon"></i></summary><p>Hidden</p></details>
 <div class="gc-widget-root"><input type="checkbox" aria-label="does nothing"></div>
 <img src="http://example.com/tracker.png" alt="">
+<div style="content-visibility: auto"><p style="margin: 3em 0">Its margin leaves it when the box is contained.</p></div>
 </article></main></body></html>"""
 
 
@@ -220,6 +227,7 @@ def test_checkers_reject_a_broken_page(browser, tmp_path):
         found = tab.page.evaluate(MATH_ON_PAGE)
         assert found["typeset"] == 1 and found["coloured"] == 1
         assert any("$x$" in text and "\\frac" in text for text in found["raw"])
+        assert any("Its margin leaves it" in moved for moved in tab.page.evaluate(SKIPPING_MOVES))  # before axe
         violations = {v["id"] for v in run_axe(tab.page)}
         assert {"summary-name", "color-contrast"} <= violations
         assert {v["id"] for v in run_axe(tab.page, AXE_COLOUR_RULES)} == {"color-contrast"}

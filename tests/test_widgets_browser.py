@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Visit
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "_build" / "screenshots"
@@ -19,33 +18,6 @@ TEXT = {
     "es": {"correct": "Correcto", "mismatch": "Las formas no coinciden", "not_broadcast": "El eje 1 no se difundió",
            "wrong": "Todavía no", "answer_label": "Tu respuesta"},
 }
-
-
-class WidgetVisit(Visit):
-    def open(self, url: str):
-        self.page.goto(url)
-        self.page.wait_for_function("document.documentElement.dataset.gcWidgets === 'ready'", timeout=20_000)
-        return self.page
-
-    def show(self, locator):
-        """Scroll ``locator`` into view, as a reader does before reading it: the browser lays out a section only
-        near the screen (content-visibility: auto), and the text of one it skipped reads as empty (innerText)."""
-        locator.scroll_into_view_if_needed()
-        self.page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        return locator
-
-
-@pytest.fixture
-def visit(browser):
-    opened = []
-
-    def make(**options):
-        opened.append(WidgetVisit(browser, **options))
-        return opened[-1]
-
-    yield make
-    for v in opened:
-        v.context.close()
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
