@@ -46,6 +46,35 @@ def test_pages_load_nothing_from_the_internet(built_book, lang):
     assert (built_book / lang / "_static" / "embed-amd.js").exists()
 
 
+STYLESHEET = re.compile(r'<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"'
+                        r'|<link\b[^>]*\bhref="([^"]+)"[^>]*\brel="stylesheet"')
+CSS_URL = re.compile(r"""url\(\s*(["']?)([^)"']+)\1\s*\)""")
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_each_page_links_one_stylesheet_whose_references_all_exist(built_book, lang):
+    """gradcourse.book.cssbundle: the theme's, Sphinx's and the extensions' sheets reach a page as one file, the
+    book's own last, and every file it refers to (KaTeX's fonts, the theme's images) is in the site. (KaTeX's
+    stylesheet also names .woff and .ttf fonts, for browsers older than woff2; the book does not ship them.)"""
+    bundles = set()
+    for page in html_pages(built_book, lang):
+        head = page.read_text(encoding="utf8").split("</head>")[0]
+        links = [a or b for a, b in STYLESHEET.findall(head)]
+        assert len(links) == 1 and "_static/bundle-" in links[0], f"{page}: {links}"
+        bundles.add((page.parent / links[0]).resolve())
+    for bundle in bundles:
+        css = bundle.read_text(encoding="utf8")
+        order = [css.index(f"/* {name} */") for name in ("basic.css", "pydata-sphinx-theme.css", "course.css")]
+        assert order == sorted(order), f"{bundle.name}: the sheets are out of order"
+        # Bundled last of all: the theme writes its own pygments.css (its accessible colours) over Sphinx's when
+        # the build finishes.
+        assert (bundle.parent / "pygments.css").read_text(encoding="utf8") in css
+        refs = {m.group(2).split("?")[0].split("#")[0] for m in CSS_URL.finditer(css)}
+        local = {r for r in refs if not r.startswith(("data:", "/")) and "://" not in r}
+        missing = {r for r in local if not (bundle.parent / r).exists() and not r.endswith((".woff", ".ttf"))}
+        assert local and not missing, f"{bundle.name} refers to files the site lacks: {sorted(missing)[:5]}"
+
+
 REGISTRY = re.compile(r'<script async="async" type="module">(import \{ mountAsParsed \} from "[./]*_static/widgets/'
                       r'loader\.js";\n.*?mountAsParsed\(.*?\);)</script>', re.S)
 PRELOAD = re.compile(r'<link rel="modulepreload" href="[./]*_static/widgets/([a-z-]+)\.js" />')
@@ -229,7 +258,9 @@ def test_the_mini_course_builds_when_nothing_is_wrong_and_typesets_its_math(make
         assert 'id="equation-eq-mini-chain"' in html and '<span class="eqno">(1)' in html
         assert '<span class="eqno">(2)' in html and 'href="#equation-eq-mini-aligned"' in html
         assert 'eqn-num' not in html and 'katex-tag' not in html  # KaTeX's own numbers would clash with Sphinx's
-        assert not re.search(r"<script[^>]*(mathjax|katex)", html, re.I) and "katex/katex.min.css" in html
+        assert not re.search(r"<script[^>]*(mathjax|katex)", html, re.I)
+        bundle = re.search(r'<link rel="stylesheet" href="([^"]+)"', html).group(1)
+        assert "/* katex.min.css */" in (landing.parent / lang / bundle).read_text(encoding="utf8")
         for font in re.findall(r'<link rel="preload" href="([^"]+)" as="font"', html):  # fetched with the stylesheets
             assert (landing.parent / lang / font).is_file(), font
         assert len(re.findall(r'rel="preload" href="[^"]+" as="font"', html)) == 2
