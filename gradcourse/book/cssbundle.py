@@ -3,7 +3,8 @@ them (the theme's) imports another, which the browser finds only once the first 
 
 Every stylesheet holds up a page's first paint until it has arrived, and so the widgets on it: on a machine with two
 cores, each of eleven requests costs the browser, its network process and the server a little, and together they
-cost about 50 ms before the first paint of a chapter (tests/pagechecks.py's probe, median over the chapters). After
+cost 20 to 50 ms before a chapter's widgets are drawn (tests/pagechecks.py's probe, median over the chapters, in
+alternating runs of bench/pages.py --site against a site without bundles). After
 the build, each page's run of consecutive stylesheet links in its head becomes one link to their concatenation, in
 their order, imports put in place and relative ``url()`` references rewritten for the bundle's folder. The bundle is
 named after its content, so a reader's browser never keeps an old one. A run with a link for some media only (print,
@@ -28,6 +29,8 @@ IMPORT = re.compile(r'@import\s+(?:url\(\s*)?(["\']?)([^"\')\s;]+)\1\s*\)?\s*;')
 ANY_IMPORT = re.compile(r"@import\b")
 URL = re.compile(r'url\(\s*(["\']?)([^)"\']+)\1\s*\)')
 DROPPED = re.compile(r'@charset\s+"[^"]*";|/\*#\s*sourceMappingURL=[^*]*\*/')
+# The link bundle_page writes.
+BUNDLE_LINK = re.compile(r'<link rel="stylesheet" href="[^"]*_static/(bundle-[0-9a-f]+\.css)" />')
 SKIP_FOLDERS = {"_static", "_sources", "_images", "jupyter_execute"}
 
 
@@ -98,9 +101,6 @@ def bundle_site(html: Path) -> int:
         if old.name not in linked:
             old.unlink()
     return changed
-
-
-BUNDLE_LINK = re.compile(r'<link rel="stylesheet" href="[^"]*_static/(bundle-[0-9a-f]+\.css)" />')
 
 
 def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:

@@ -39,8 +39,8 @@ def inputs(root: Path, lang: str, toc: Path, cache: Path, options: dict) -> dict
 def shared_changed(stamp: Path, now: dict) -> bool:
     """Has what every page is made with (configuration, templates, stylesheets, scripts, extensions) changed since
     the last successful build? Sphinx writes again only the pages whose sources changed, and a page it does not write
-    keeps the old ``?v=`` checksums of the stylesheets and scripts it links to: a reader's cached copy of the old
-    file would go on being used. When in doubt, yes."""
+    keeps linking its stylesheets and scripts by their old names (``?v=`` checksums, the stylesheet bundle's content
+    hash): a reader's cached copy of the old file would go on being used. When in doubt, yes."""
     try:
         return json.loads(stamp.read_text(encoding="utf8"))["inputs"]["shared"] != now["shared"]
     except (OSError, ValueError, KeyError, TypeError):
